@@ -1,0 +1,192 @@
+"""Rule conditions: one small model per kind, registered by name.
+
+A condition reads device state through a :class:`StateView` keyed by :data:`SourceKey`, and names
+the keys whose changes can alter it, so the engine re-evaluates only the rules that depend on a
+change. Stateless conditions (a recurrence, device start, a pulse schedule) hold only at the
+instant of their event. Later kinds (MQTT message, storage failure, HTTP trigger) register here
+the same way, from their own modules.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal, Protocol
+
+from pydantic import Field
+
+from camio.core.ports import PORT_ID_PATTERN, Model
+
+SourceKey = tuple[str, str]
+"""``(kind, id)``: what changed, e.g. ``("input", "in1")``, ``("vinput", "3")``."""
+
+STARTED: SourceKey = ("started", "")
+MANUAL: SourceKey = ("manual", "")
+
+
+class StateView(Protocol):
+    """Current device state as seen by conditions."""
+
+    def state(self, key: SourceKey) -> bool:
+        """Whether the stateful source ``key`` is active now (False when unknown)."""
+
+
+class ConditionBase(Model):
+    """What every condition has: its kind and whether it is inverted."""
+
+    kind: str
+    invert: bool = False
+
+    #: True when the condition can hold for a while; False for momentary events.
+    stateful: ClassVar[bool] = True
+
+    def sources(self) -> list[SourceKey]:
+        """The source keys whose changes can alter this condition."""
+        raise NotImplementedError
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        """The condition before inversion; ``pulse`` is the key of the event being handled."""
+        raise NotImplementedError
+
+    def holds(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        return self.raw(view, pulse, payload) != self.invert
+
+    def port_refs(self) -> list[tuple[str, str]]:
+        """``(direction, port id)`` pairs this condition needs to exist."""
+        return []
+
+    def schedule_refs(self) -> list[str]:
+        return []
+
+
+PortId = Annotated[str, Field(pattern=PORT_ID_PATTERN.pattern)]
+
+
+class InputCondition(ConditionBase):
+    """An alarm input is active (or in tamper, with ``state: tamper``)."""
+
+    kind: Literal["input"] = "input"
+    port: PortId
+    state: Literal["active", "tamper"] = "active"
+    require_armed: bool = Field(
+        True, description="Only when the input is armed (by its arming schedule)"
+    )
+
+    def sources(self) -> list[SourceKey]:
+        return [("input", self.port)]
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        key = ("input", self.port) if self.state == "active" else ("tamper", self.port)
+        if not view.state(key):
+            return False
+        return not self.require_armed or view.state(("armed", self.port))
+
+    def port_refs(self) -> list[tuple[str, str]]:
+        return [("input", self.port)]
+
+
+class VirtualInputCondition(ConditionBase):
+    """A virtual input (1-32) is active."""
+
+    kind: Literal["virtual_input"] = "virtual_input"
+    number: Annotated[int, Field(ge=1, le=32)]
+
+    def sources(self) -> list[SourceKey]:
+        return [("vinput", str(self.number))]
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        return view.state(("vinput", str(self.number)))
+
+
+class ManualTriggerCondition(ConditionBase):
+    """The manual trigger is on (the Live view's Manual trigger button)."""
+
+    kind: Literal["manual_trigger"] = "manual_trigger"
+
+    def sources(self) -> list[SourceKey]:
+        return [MANUAL]
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        return view.state(MANUAL)
+
+
+class ScheduleCondition(ConditionBase):
+    """An interval schedule is active, or a pulse schedule fires now."""
+
+    kind: Literal["schedule"] = "schedule"
+    schedule: PortId
+
+    def sources(self) -> list[SourceKey]:
+        return [("schedule", self.schedule)]
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        key = ("schedule", self.schedule)
+        return pulse == key or view.state(key)
+
+    def schedule_refs(self) -> list[str]:
+        return [self.schedule]
+
+
+class RecurrenceCondition(ConditionBase):
+    """Every ``interval_s`` seconds (a pulse), counted from device start."""
+
+    kind: Literal["recurrence"] = "recurrence"
+    interval_s: Annotated[int, Field(ge=1, le=31 * 86_400)]
+    stateful: ClassVar[bool] = False
+
+    def sources(self) -> list[SourceKey]:
+        return [("recurrence", str(self.interval_s))]
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        return pulse == ("recurrence", str(self.interval_s))
+
+
+class OutputCondition(ConditionBase):
+    """An output is active."""
+
+    kind: Literal["output"] = "output"
+    port: PortId
+
+    def sources(self) -> list[SourceKey]:
+        return [("output", self.port)]
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        return view.state(("output", self.port))
+
+    def port_refs(self) -> list[tuple[str, str]]:
+        return [("output", self.port)]
+
+
+class DeviceStartedCondition(ConditionBase):
+    """The device has just started (a pulse, once per start)."""
+
+    kind: Literal["device_started"] = "device_started"
+    stateful: ClassVar[bool] = False
+
+    def sources(self) -> list[SourceKey]:
+        return [STARTED]
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        return pulse == STARTED
+
+
+CONDITION_MODELS: dict[str, type[ConditionBase]] = {}
+
+
+def register_condition(model: type[ConditionBase]) -> type[ConditionBase]:
+    """Make a condition kind known to rule validation (usable as a class decorator)."""
+    kind = model.model_fields["kind"].default
+    if not isinstance(kind, str):
+        raise TypeError(f"{model.__name__} needs a default literal 'kind'")
+    CONDITION_MODELS[kind] = model
+    return model
+
+
+for _model in (
+    InputCondition,
+    VirtualInputCondition,
+    ManualTriggerCondition,
+    ScheduleCondition,
+    RecurrenceCondition,
+    OutputCondition,
+    DeviceStartedCondition,
+):
+    register_condition(_model)

@@ -1,0 +1,155 @@
+"""The device configuration: one validated document.
+
+It is saved atomically with a revision number by :mod:`camio.store.config_store`; an invalid
+document is refused whole, with a message naming the field, and nothing changes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from camio import __version__
+from camio.core.ports import InputConfig, InterlockGroup, Model, OutputConfig
+from camio.core.rules import RuleConfig
+from camio.core.schedules import ScheduleConfig
+
+VIRTUAL_INPUTS = 32
+
+
+def _serial() -> str:
+    return "CAMIO" + secrets.token_hex(4).upper()
+
+
+class DeviceIdentity(Model):
+    """Who the device says it is to clients (dialects show these as brand, model, serial)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)] = "camio"
+    brand: Annotated[str, Field(min_length=1, max_length=64)] = "camio"
+    model: Annotated[str, Field(min_length=1, max_length=64)] = "camio-sim"
+    serial: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = Field(default_factory=_serial)
+    firmware: Annotated[str, Field(min_length=1, max_length=32)] = __version__
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class HardwareConfig(Model):
+    """Which driver runs the terminal block: the simulator (default) or real GPIO."""
+
+    driver: Literal["sim"] = "sim"
+
+
+class EventLogConfig(Model):
+    max_events: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+    max_age_days: Annotated[int, Field(ge=1, le=3650)] = 30
+
+
+def default_inputs() -> list[InputConfig]:
+    return [
+        InputConfig(id="in1", name="Input 1"),
+        InputConfig(id="in2", name="Input 2"),
+    ]
+
+
+def default_outputs() -> list[OutputConfig]:
+    return [OutputConfig(id="out1", name="Relay 1", rating="24 V DC 1 A")]
+
+
+class DeviceConfig(Model):
+    """The whole configuration of one device."""
+
+    device: DeviceIdentity = Field(default_factory=DeviceIdentity)
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
+    inputs: Annotated[list[InputConfig], Field(max_length=256)] = Field(
+        default_factory=default_inputs
+    )
+    outputs: Annotated[list[OutputConfig], Field(max_length=256)] = Field(
+        default_factory=default_outputs
+    )
+    port_order: list[str] | None = Field(
+        None, description="Terminal order of ports; default: inputs, then outputs"
+    )
+    interlock_groups: list[InterlockGroup] = Field(default_factory=list)
+    schedules: Annotated[list[ScheduleConfig], Field(max_length=256)] = Field(default_factory=list)
+    rules: Annotated[list[RuleConfig], Field(max_length=4096)] = Field(default_factory=list)
+    event_log: EventLogConfig = Field(default_factory=EventLogConfig)
+
+    @model_validator(mode="after")
+    def _references(self) -> DeviceConfig:
+        port_dirs: dict[str, str] = {}
+        for direction, ports in (("input", self.inputs), ("output", self.outputs)):
+            for port in ports:
+                if port.id in port_dirs:
+                    raise ValueError(f"port id {port.id!r} is used twice")
+                port_dirs[port.id] = direction
+        schedules = {s.id: s for s in self.schedules}
+        if len(schedules) != len(self.schedules):
+            raise ValueError("schedule ids must be unique")
+        groups = {g.id for g in self.interlock_groups}
+        if len(groups) != len(self.interlock_groups):
+            raise ValueError("interlock group ids must be unique")
+        for index, inp in enumerate(self.inputs):
+            if inp.arming_schedule and schedules.get(inp.arming_schedule) is None:
+                raise ValueError(
+                    f"inputs.{index}.arming_schedule: no schedule {inp.arming_schedule!r}"
+                )
+        for index, out in enumerate(self.outputs):
+            if out.timed_schedule:
+                sched = schedules.get(out.timed_schedule)
+                if sched is None:
+                    raise ValueError(
+                        f"outputs.{index}.timed_schedule: no schedule {out.timed_schedule!r}"
+                    )
+                if sched.kind != "interval":
+                    raise ValueError(
+                        f"outputs.{index}.timed_schedule: {out.timed_schedule!r} must be an "
+                        "interval schedule"
+                    )
+            if out.interlock_group and out.interlock_group not in groups:
+                raise ValueError(
+                    f"outputs.{index}.interlock_group: no group {out.interlock_group!r}"
+                )
+        if self.port_order is not None and sorted(self.port_order) != sorted(port_dirs):
+            raise ValueError("port_order must list every port id exactly once")
+        rule_ids: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            if rule.id in rule_ids:
+                raise ValueError(f"rules.{index}.id: rule id {rule.id!r} is used twice")
+            rule_ids.add(rule.id)
+            refs = [ref for cond in rule.conditions for ref in cond.port_refs()]
+            refs += rule.action.port_refs()
+            if rule.fallback is not None:
+                refs += rule.fallback.port_refs()
+            for direction, port_id in refs:
+                if port_dirs.get(port_id) != direction:
+                    raise ValueError(f"rules.{index}: no {direction} port {port_id!r}")
+            for cond_index, cond in enumerate(rule.conditions):
+                for sched_id in cond.schedule_refs():
+                    sched = schedules.get(sched_id)
+                    if sched is None:
+                        raise ValueError(
+                            f"rules.{index}.conditions.{cond_index}: no schedule {sched_id!r}"
+                        )
+                    if sched.kind == "pulse" and rule.action_mode == "while_active":
+                        raise ValueError(
+                            f"rules.{index}: pulse schedule {sched_id!r} is momentary; a "
+                            "'while_active' rule needs an interval schedule"
+                        )
+        return self
+
+    def ordered_port_ids(self) -> list[str]:
+        """Terminal order: ``port_order`` when set, else inputs then outputs."""
+        if self.port_order is not None:
+            return list(self.port_order)
+        return [p.id for p in self.inputs] + [p.id for p in self.outputs]

@@ -1,0 +1,1 @@
+"""The running device: the Device facade, event bus, rule runner and action registry."""

@@ -1,0 +1,173 @@
+"""The event bus: ids, ordering, state replay for new subscribers.
+
+Publishing is not re-entrant: an event published while another is being dispatched (a rule
+drives an output, whose change is an event) is queued and dispatched after it, so every
+subscriber sees every event in id order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from camio.core.clock import Clock
+from camio.core.events import Cause, Event, EventKind
+
+_LOGGER = logging.getLogger(__name__)
+
+EventCallback = Callable[[Event], None]
+EventFilter = Callable[[Event], bool]
+
+
+class Subscription:
+    """A callback registered on the bus; :meth:`close` removes it."""
+
+    def __init__(self, bus: EventBus, callback: EventCallback, accept: EventFilter | None) -> None:
+        self._bus = bus
+        self.callback = callback
+        self.accept = accept
+
+    def close(self) -> None:
+        self._bus._remove(self)
+
+
+class EventBus:
+    """Assigns ids and wall/monotonic times and dispatches events in order."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        first_id: int = 1,
+        state_provider: Callable[[], Iterable[Event]] | None = None,
+    ) -> None:
+        self._clock = clock
+        self._next_id = first_id
+        self._subscribers: list[Subscription] = []
+        self._queue: deque[Event] = deque()
+        self._dispatching = False
+        self.state_provider = state_provider
+        self.published = 0
+
+    @property
+    def last_id(self) -> int:
+        return self._next_id - 1
+
+    def make(
+        self,
+        topic: str,
+        source: str,
+        data: dict[str, Any],
+        *,
+        kind: EventKind = EventKind.CHANGED,
+        cause: Cause | None = None,
+        stateful: bool = True,
+        mono_ns: int | None = None,
+    ) -> Event:
+        """Build an event stamped now (or at ``mono_ns``, e.g. the edge time) without an id."""
+        now_mono = self._clock.monotonic_ns()
+        mono = now_mono if mono_ns is None else mono_ns
+        wall = self._clock.wall_ns() - (now_mono - mono)
+        return Event(topic, source, data, kind, wall, mono, cause, 0, stateful)
+
+    def publish(
+        self,
+        topic: str,
+        source: str,
+        data: dict[str, Any],
+        *,
+        kind: EventKind = EventKind.CHANGED,
+        cause: Cause | None = None,
+        stateful: bool = True,
+        mono_ns: int | None = None,
+    ) -> Event:
+        """Stamp, number and dispatch an event; returns it with its id."""
+        event = self.make(
+            topic, source, data, kind=kind, cause=cause, stateful=stateful, mono_ns=mono_ns
+        ).with_id(self._next_id)
+        self._next_id += 1
+        self.published += 1
+        self._queue.append(event)
+        if not self._dispatching:
+            self._drain()
+        return event
+
+    def _drain(self) -> None:
+        self._dispatching = True
+        try:
+            while self._queue:
+                event = self._queue.popleft()
+                for sub in tuple(self._subscribers):
+                    if sub.accept is not None and not sub.accept(event):
+                        continue
+                    try:
+                        sub.callback(event)
+                    except Exception:
+                        # One broken subscriber must not stop the device or the others.
+                        _LOGGER.exception("event subscriber failed on %s", event.topic)
+        finally:
+            self._dispatching = False
+
+    def subscribe(
+        self,
+        callback: EventCallback,
+        *,
+        accept: EventFilter | None = None,
+        replay_state: bool = False,
+    ) -> Subscription:
+        """Register ``callback``; with ``replay_state`` it first receives every current state.
+
+        The replayed events have kind ``initialized`` and id 0 (they are not log entries).
+        """
+        sub = Subscription(self, callback, accept)
+        if replay_state and self.state_provider is not None:
+            for event in self.state_provider():
+                if accept is None or accept(event):
+                    callback(event)
+        self._subscribers.append(sub)
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        if sub in self._subscribers:
+            self._subscribers.remove(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+
+class QueueSubscription:
+    """An asyncio queue fed by the bus, for network streams (WebSocket, long polls).
+
+    Bounded: a consumer that falls more than ``maxsize`` events behind is marked ``overflowed``
+    and should be disconnected, rather than letting memory grow without bound.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        accept: EventFilter | None = None,
+        replay_state: bool = True,
+        maxsize: int = 10_000,
+    ) -> None:
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self.overflowed = False
+        self._sub = bus.subscribe(self._put, accept=accept, replay_state=replay_state)
+
+    def _put(self, event: Event) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+    async def get(self) -> Event:
+        return await self.queue.get()
+
+    def close(self) -> None:
+        self._sub.close()

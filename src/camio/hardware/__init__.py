@@ -1,0 +1,1 @@
+"""Hardware drivers behind one small protocol: the simulator (default) and, later, GPIO."""
