@@ -1,0 +1,166 @@
+"""Routes for the configuration document, rules and schedules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from camio.api.context import caller, cause_of, device_of
+from camio.api.errors import BadRequest, read_object
+from camio.core.config import DeviceConfig
+from camio.engine.errors import InvalidRequest
+from camio.store.users import Role
+
+routes = web.RouteTableDef()
+
+
+def _revision_header(request: web.Request) -> int | None:
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip().strip('"'))
+    except ValueError:
+        raise BadRequest("If-Match must be a configuration revision number") from None
+
+
+def _config_response(device_config: DeviceConfig, revision: int) -> web.Response:
+    body = device_config.model_dump(mode="json")
+    return web.json_response(
+        {"revision": revision, "config": body}, headers={"ETag": f'"{revision}"'}
+    )
+
+
+@routes.get("/api/v1/config")
+async def get_config(request: web.Request) -> web.Response:
+    caller(request, Role.ADMIN)
+    device = device_of(request)
+    return _config_response(device.config, device.revision)
+
+
+@routes.put("/api/v1/config")
+async def put_config(request: web.Request) -> web.Response:
+    """Replace the whole configuration. ``If-Match: <revision>`` guards against lost updates."""
+    caller(request, Role.ADMIN)
+    device = device_of(request)
+    body = await read_object(request)
+    document = body.get("config", body) if set(body) <= {"config", "revision"} else body
+    if not isinstance(document, dict):
+        raise BadRequest("'config' must be an object", status=422)
+    new = DeviceConfig.model_validate(document)
+    revision = device.update_config(new, expected_revision=_revision_header(request))
+    return _config_response(device.config, revision)
+
+
+@routes.get("/api/v1/rules")
+async def list_rules(request: web.Request) -> web.Response:
+    caller(request, Role.VIEWER)
+    device = device_of(request)
+    return web.json_response({"rules": [device.rule_status(r.id) for r in device.config.rules]})
+
+
+@routes.post("/api/v1/rules")
+async def create_rule(request: web.Request) -> web.Response:
+    caller(request, Role.ADMIN)
+    device = device_of(request)
+    body = await read_object(request)
+    rule_id = body.get("id")
+    if not isinstance(rule_id, str):
+        raise BadRequest("id: a rule needs a string id", status=422)
+    if any(r.id == rule_id for r in device.config.rules):
+        raise web.HTTPConflict(
+            text=f'{{"error": "conflict", "message": "rule {rule_id!s} exists; use PUT"}}',
+            content_type="application/json",
+        )
+    device.put_rule(body)
+    return web.json_response(device.rule_status(rule_id), status=201)
+
+
+@routes.get("/api/v1/rules/{id}")
+async def get_rule(request: web.Request) -> web.Response:
+    caller(request, Role.VIEWER)
+    return web.json_response(device_of(request).rule_status(request.match_info["id"]))
+
+
+@routes.put("/api/v1/rules/{id}")
+async def put_rule(request: web.Request) -> web.Response:
+    caller(request, Role.ADMIN)
+    device = device_of(request)
+    rule_id = request.match_info["id"]
+    body = await read_object(request)
+    body = _same_id(body, rule_id)
+    device.put_rule(body)
+    return web.json_response(device.rule_status(rule_id))
+
+
+@routes.delete("/api/v1/rules/{id}")
+async def delete_rule(request: web.Request) -> web.Response:
+    caller(request, Role.ADMIN)
+    device_of(request).delete_rule(request.match_info["id"])
+    return web.Response(status=204)
+
+
+@routes.post("/api/v1/rules/{id}/test")
+async def test_rule(request: web.Request) -> web.Response:
+    """Run the rule's action now, whatever its conditions."""
+    user = caller(request, Role.OPERATOR)
+    device = device_of(request)
+    rule_id = request.match_info["id"]
+    device.test_rule(rule_id, cause_of(request, user, "manual"))
+    return web.json_response(device.rule_status(rule_id))
+
+
+@routes.get("/api/v1/schedules")
+async def list_schedules(request: web.Request) -> web.Response:
+    caller(request, Role.VIEWER)
+    device = device_of(request)
+    return web.json_response(
+        {"schedules": [device.schedule_status(s.id) for s in device.config.schedules]}
+    )
+
+
+@routes.post("/api/v1/schedules")
+async def create_schedule(request: web.Request) -> web.Response:
+    caller(request, Role.ADMIN)
+    device = device_of(request)
+    body = await read_object(request)
+    sched_id = body.get("id")
+    if not isinstance(sched_id, str):
+        raise BadRequest("id: a schedule needs a string id", status=422)
+    if any(s.id == sched_id for s in device.config.schedules):
+        raise web.HTTPConflict(
+            text=f'{{"error": "conflict", "message": "schedule {sched_id!s} exists; use PUT"}}',
+            content_type="application/json",
+        )
+    device.put_schedule(body)
+    return web.json_response(device.schedule_status(sched_id), status=201)
+
+
+@routes.get("/api/v1/schedules/{id}")
+async def get_schedule(request: web.Request) -> web.Response:
+    caller(request, Role.VIEWER)
+    return web.json_response(device_of(request).schedule_status(request.match_info["id"]))
+
+
+@routes.put("/api/v1/schedules/{id}")
+async def put_schedule(request: web.Request) -> web.Response:
+    caller(request, Role.ADMIN)
+    device = device_of(request)
+    sched_id = request.match_info["id"]
+    body = _same_id(await read_object(request), sched_id)
+    device.put_schedule(body)
+    return web.json_response(device.schedule_status(sched_id))
+
+
+@routes.delete("/api/v1/schedules/{id}")
+async def delete_schedule(request: web.Request) -> web.Response:
+    caller(request, Role.ADMIN)
+    device_of(request).delete_schedule(request.match_info["id"])
+    return web.Response(status=204)
+
+
+def _same_id(body: dict[str, Any], item_id: str) -> dict[str, Any]:
+    if "id" in body and body["id"] != item_id:
+        raise InvalidRequest(f"id: the body says {body['id']!r} but the URL says {item_id!r}")
+    return {**body, "id": item_id}

@@ -1,0 +1,26 @@
+"""Shared request helpers: the device behind the app, the caller, and the cause of a change."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from camio.api.auth import require_role
+from camio.core.events import Cause
+from camio.engine.device import Device
+from camio.store.users import Role, User
+
+DEVICE: web.AppKey[Device] = web.AppKey("device", Device)
+
+
+def device_of(request: web.Request) -> Device:
+    return request.app[DEVICE]
+
+
+def caller(request: web.Request, role: Role) -> User:
+    """The authenticated user, refused with 403 unless their role allows ``role``."""
+    return require_role(request, role)
+
+
+def cause_of(request: web.Request, user: User, kind: str = "api") -> Cause:
+    """Who changed something: the user and the client address (never credentials)."""
+    return Cause(kind, user=user.name, client=request.remote)

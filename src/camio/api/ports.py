@@ -1,0 +1,164 @@
+"""Routes for ports, manual control, sequences, virtual inputs, the manual trigger and the
+simulator."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from camio.api.context import caller, cause_of, device_of
+from camio.api.errors import read_object
+from camio.api.models import (
+    CircuitBody,
+    FaultBody,
+    ManualTriggerBody,
+    PortStateBody,
+    SequenceBody,
+    VirtualInputBody,
+)
+from camio.core.ports import Circuit
+from camio.engine.errors import NotFound
+from camio.store.users import Role
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/ports")
+async def list_ports(request: web.Request) -> web.Response:
+    caller(request, Role.VIEWER)
+    return web.json_response({"ports": device_of(request).ports_status()})
+
+
+@routes.get("/api/v1/ports/{id}")
+async def get_port(request: web.Request) -> web.Response:
+    caller(request, Role.VIEWER)
+    device = device_of(request)
+    port_id = request.match_info["id"]
+    if port_id not in device.inputs and port_id not in device.outputs:
+        raise NotFound(f"no port {port_id!r}")
+    return web.json_response(device.port_status(port_id))
+
+
+@routes.patch("/api/v1/ports/{id}")
+async def patch_port(request: web.Request) -> web.Response:
+    caller(request, Role.ADMIN)
+    device = device_of(request)
+    port_id = request.match_info["id"]
+    if port_id not in device.inputs and port_id not in device.outputs:
+        raise NotFound(f"no port {port_id!r}")
+    patch = await read_object(request)
+    return web.json_response(device.patch_port(port_id, patch))
+
+
+@routes.put("/api/v1/ports/{id}/state")
+async def put_port_state(request: web.Request) -> web.Response:
+    user = caller(request, Role.OPERATOR)
+    device = device_of(request)
+    port_id = request.match_info["id"]
+    if port_id in device.inputs:
+        raise web.HTTPConflict(
+            text='{"error": "conflict", "message": "an input cannot be driven; use the '
+            'simulator endpoint /api/v1/sim/ports/{id}/circuit"}',
+            content_type="application/json",
+        )
+    body = PortStateBody.model_validate(await read_object(request))
+    device.set_output(port_id, body.active, cause_of(request, user), duration_ms=body.duration_ms)
+    return web.json_response(device.port_status(port_id))
+
+
+@routes.post("/api/v1/ports/{id}/sequence")
+async def post_sequence(request: web.Request) -> web.Response:
+    user = caller(request, Role.OPERATOR)
+    device = device_of(request)
+    port_id = request.match_info["id"]
+    device.output(port_id)
+    body = SequenceBody.model_validate(await read_object(request))
+    device.run_sequence(port_id, body.steps, cause_of(request, user))
+    return web.json_response(device.port_status(port_id))
+
+
+@routes.post("/api/v1/sim/ports/{id}/circuit")
+async def post_circuit(request: web.Request) -> web.Response:
+    caller(request, Role.OPERATOR)
+    device = device_of(request)
+    port_id = request.match_info["id"]
+    device.input(port_id)
+    body = CircuitBody.model_validate(await read_object(request))
+    device.sim_set_circuit(port_id, Circuit(body.circuit))
+    return web.json_response(device.port_status(port_id))
+
+
+@routes.post("/api/v1/sim/ports/{id}/fault")
+async def post_fault(request: web.Request) -> web.Response:
+    caller(request, Role.OPERATOR)
+    device = device_of(request)
+    port_id = request.match_info["id"]
+    device.input(port_id)
+    body = FaultBody.model_validate(await read_object(request))
+    device.sim_fault(port_id, body.fault, **body.params())
+    status = device.port_status(port_id)
+    status["sim"] = device.simulation.describe(port_id)
+    return web.json_response(status)
+
+
+@routes.get("/api/v1/virtual-inputs")
+async def list_virtual_inputs(request: web.Request) -> web.Response:
+    caller(request, Role.VIEWER)
+    return web.json_response({"virtual_inputs": device_of(request).virtual_input_status()})
+
+
+def _vinput_number(request: web.Request) -> int:
+    raw = request.match_info["n"]
+    if not raw.isdigit():
+        raise NotFound(f"no virtual input {raw!r} (1-32)")
+    return int(raw)
+
+
+@routes.get("/api/v1/virtual-inputs/{n}")
+async def get_virtual_input(request: web.Request) -> web.Response:
+    caller(request, Role.VIEWER)
+    number = _vinput_number(request)
+    items = device_of(request).virtual_input_status()
+    if not 1 <= number <= len(items):
+        raise NotFound(f"no virtual input {number} (1-32)")
+    return web.json_response(items[number - 1])
+
+
+@routes.put("/api/v1/virtual-inputs/{n}")
+async def put_virtual_input(request: web.Request) -> web.Response:
+    user = caller(request, Role.OPERATOR)
+    number = _vinput_number(request)
+    device = device_of(request)
+    if not 1 <= number <= len(device.virtual_inputs):
+        raise NotFound(f"no virtual input {number} (1-32)")
+    body = VirtualInputBody.model_validate(await read_object(request))
+    device.set_virtual_input(
+        number, body.active, cause_of(request, user), duration_ms=body.duration_ms
+    )
+    return web.json_response(device.virtual_input_status()[number - 1])
+
+
+@routes.get("/api/v1/triggers/manual")
+async def get_manual(request: web.Request) -> web.Response:
+    caller(request, Role.VIEWER)
+    manual = device_of(request).manual
+    return web.json_response(
+        {"active": manual.active, "cause": manual.cause.to_dict() if manual.cause else None}
+    )
+
+
+@routes.put("/api/v1/triggers/manual")
+async def put_manual(request: web.Request) -> web.Response:
+    user = caller(request, Role.OPERATOR)
+    device = device_of(request)
+    body = ManualTriggerBody.model_validate(await read_object(request))
+    cause = cause_of(request, user, "manual")
+    if body.pulse:
+        device.pulse_manual_trigger(cause)
+    elif body.active is not None:
+        device.set_manual_trigger(body.active, cause)
+    else:
+        raise web.HTTPUnprocessableEntity(
+            text='{"error": "invalid", "message": "give \\"active\\" or \\"pulse\\": true"}',
+            content_type="application/json",
+        )
+    return web.json_response({"active": device.manual.active})
