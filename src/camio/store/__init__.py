@@ -1,0 +1,1 @@
+"""Persistence: the configuration document, the event log, output state and key/values on disk."""
