@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import glob
 import json
 import logging
 import os
@@ -41,6 +43,7 @@ DEFAULT_DATA = Path("camio-data")
 DEFAULT_LISTEN = ("127.0.0.1", 8080)
 TOKEN_FILE = "cli-token"
 RUN_FILE = "run.json"
+LOCK_FILE = "daemon.lock"
 
 
 class StartupError(Exception):
@@ -88,6 +91,45 @@ def load_or_create_config(store: ConfigStore[DeviceConfig]) -> tuple[DeviceConfi
         return config, store.save(config)
 
 
+def lock_data_dir(data_dir: Path) -> int:
+    """Claim ``data_dir`` for this daemon (an exclusive ``flock``, released when the process
+    ends, even by SIGKILL); the open descriptor holds it.
+
+    A second daemon on the same directory would replace the CLI token and ``run.json`` of the
+    first one, leaving it unreachable for ``camio``, even if it then fails to listen.
+    """
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StartupError(f"another camio daemon is running on {data_dir}") from None
+    return fd
+
+
+def remove_stale_temp_files(data_dir: Path, store: ConfigStore[DeviceConfig]) -> None:
+    """Delete what a kill in the middle of an atomic write left behind (``.<name>.*.tmp``,
+    never read by anyone) for the files the daemon writes.
+
+    Runs with the data directory claimed; the configuration's temporary files are removed
+    under the store's own lock, so an offline ``camio config import`` is never disturbed.
+    """
+
+    def sweep(directory: Path, name: str) -> None:
+        for path in directory.glob(f".{glob.escape(name)}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    for name in (TOKEN_FILE, RUN_FILE):
+        sweep(data_dir, name)
+    fd = os.open(store.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        sweep(store.path.parent, store.path.name)  # also matches the backup's
+    finally:
+        os.close(fd)
+
+
 class CamioApp:
     """One device: configuration, database, engine, API server."""
 
@@ -98,14 +140,22 @@ class CamioApp:
         self._conn: sqlite3.Connection | None = None
         self._persistence: StorePersistence | None = None
         self._runner: web.AppRunner | None = None
+        self._lock_fd: int | None = None
         self.port: int | None = None
 
     async def start(self) -> None:
         settings = self.settings
         data_dir = settings.data_dir
         self._conn = open_data_dir(data_dir)
+        try:
+            self._lock_fd = lock_data_dir(data_dir)
+        except StartupError:
+            self._conn.close()
+            self._conn = None
+            raise
         store = ConfigStore(settings.config_file, DeviceConfig)
         config, revision = load_or_create_config(store)
+        remove_stale_temp_files(data_dir, store)
         users = UserStore(self._conn, SecretBox(data_dir))
         self._bootstrap_admin(users)
         token = random_token(32)
@@ -204,22 +254,27 @@ class CamioApp:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        with contextlib.suppress(FileNotFoundError):
-            (self.settings.data_dir / RUN_FILE).unlink()
+        if self._lock_fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.settings.data_dir / RUN_FILE).unlink()
+            os.close(self._lock_fd)  # the directory is free for the next daemon
+            self._lock_fd = None
 
 
 async def serve(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM, then stop cleanly."""
     app = CamioApp(settings)
+    # Handlers first: the banner says "Ctrl-C stops it", so a signal right after it (or during
+    # the start) must already mean a clean stop, not a KeyboardInterrupt.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         await app.start()
     except StartupError as exc:
         print(f"camio: {exc}", file=sys.stderr)
         return 2
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

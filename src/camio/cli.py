@@ -161,6 +161,13 @@ def _config_export(args: argparse.Namespace) -> int:
     except ClientError as exc:
         print(f"camio: {exc}", file=sys.stderr)
         return 1
+    except FileNotFoundError as exc:
+        print(
+            f"camio: no configuration at {exc.filename} (the daemon is not running, and "
+            "'camio run' writes the defaults there at its first start)",
+            file=sys.stderr,
+        )
+        return 1
     text = dump_yaml(config, revision)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
@@ -179,6 +186,9 @@ async def _config_import(args: argparse.Namespace) -> int:
     except ClientError as exc:
         if "cannot reach" not in str(exc):
             raise
+        if args.config is None:
+            # As 'camio run' would create it: owner-only, it holds accounts and keys.
+            args.data.mkdir(parents=True, exist_ok=True, mode=0o700)
         revision = _offline_store(args).save(config)
         print(f"daemon not running: configuration saved, revision {revision}")
     return 0
@@ -195,6 +205,9 @@ def _print_ports(ports: list[dict[str, Any]]) -> None:
         for key in ("rule", "user", "detail"):
             if cause.get(key):
                 why += f" {key}={cause[key]}"
+        wire = (port.get("sim") or {}).get("raw")
+        if port.get("debouncing") and wire:
+            why += f" (debouncing: wire {wire})"
         print(
             f"{port['id']:<10} {port['direction']:<7} {state:<7} {port['circuit']:<7} "
             f"{port['name']:<20} {why}"
@@ -306,8 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     role.add_argument("role", choices=[r.value for r in Role])
     delete = user_sub.add_parser("delete", help="delete a user")
     delete.add_argument("name")
-    user_sub.add_parser("list", help="list users")
-    for p in (add, passwd, role, delete, user):
+    listing = user_sub.add_parser("list", help="list users")
+    # --data on each subcommand only: on ``user`` too, the subcommand's default would
+    # silently replace ``camio user --data X add``'s X.
+    for p in (add, passwd, role, delete, listing):
         _common(p, url=False)
     user.set_defaults(func=cmd_user)
 

@@ -7,6 +7,7 @@ given in the environment.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import AsyncIterator
@@ -35,20 +36,28 @@ class DaemonClient:
     ) -> None:
         self.url = url.rstrip("/")
         self._headers: dict[str, str] = {}
-        self._auth: aiohttp.BasicAuth | None = None
         if user and password is not None:
-            self._auth = aiohttp.BasicAuth(user, password)
+            pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {pair}"
         elif token:
             self._headers["Authorization"] = f"Bearer {token}"
 
     @classmethod
     def from_data_dir(cls, data_dir: Path, url: str | None = None) -> DaemonClient:
-        """Locate the daemon of ``data_dir`` (or ``url``) and pick credentials."""
+        """Locate the daemon of ``data_dir`` (or ``url``) and pick credentials.
+
+        Without ``url`` the daemon is the one whose ``run.json`` is in ``data_dir``; when there
+        is none, no daemon runs for it. (Guessing a default address could reach a daemon of
+        another data directory and change *its* configuration.)
+        """
         if url is None:
             try:
                 url = str(json.loads((data_dir / RUN_FILE).read_text())["url"])
             except (OSError, ValueError, KeyError):
-                url = "http://127.0.0.1:8080"
+                raise ClientError(
+                    f"cannot reach camio: no daemon is running for {data_dir} (start it with "
+                    f"'camio run --data {data_dir}', or give --url)"
+                ) from None
         user = os.environ.get("CAMIO_USER")
         password = os.environ.get("CAMIO_PASSWORD")
         token = None
@@ -62,7 +71,7 @@ class DaemonClient:
     async def request(self, method: str, path: str, body: Any = None) -> Any:
         try:
             async with (
-                aiohttp.ClientSession(headers=self._headers, auth=self._auth) as session,
+                aiohttp.ClientSession(headers=self._headers) as session,
                 session.request(
                     method,
                     self.url + path,
@@ -84,7 +93,7 @@ class DaemonClient:
         ws_url = self.url.replace("http", "ws", 1) + path
         try:
             async with (
-                aiohttp.ClientSession(headers=self._headers, auth=self._auth) as session,
+                aiohttp.ClientSession(headers=self._headers) as session,
                 session.ws_connect(ws_url, heartbeat=30) as ws,
             ):
                 async for msg in ws:

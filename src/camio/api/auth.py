@@ -91,7 +91,7 @@ NS_PER_S: Final = 1_000_000_000
 MAX_AUTHORIZATION_LEN: Final = 4096
 
 #: Key of the authenticated :class:`User` in the aiohttp request.
-USER_KEY: Final = "user"
+USER_KEY: Final = web.RequestKey("user", User)
 
 #: Who a request authenticated with the local Bearer token acts as. ``@`` is not allowed in
 #: user names, so this can never collide with (or be created as) a real account.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -24,13 +25,38 @@ def error_response(status: int, error: str, message: str, **extra: Any) -> web.R
     return web.json_response(body, status=status)
 
 
+#: A whole-document validator names the field at the start of its message: "rules.0: ...".
+_LOCATED = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*): (.+)$", re.DOTALL)
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """pydantic error details as ``[{"field": "a.b.0", "message": "..."}]``.
+
+    pydantic's ``Value error, `` preamble is dropped (the rest is the message written for
+    people), and an error about the whole document takes its field from the message when the
+    message starts with one, else ``(document)``.
+    """
+    out: list[dict[str, str]] = []
+    for err in errors:
+        field = ".".join(str(part) for part in err.get("loc", ()))
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        if not field:
+            located = _LOCATED.match(message)
+            if located:
+                field, message = located.group(1), located.group(2)
+        item = {"field": field or "(document)", "message": message}
+        if item not in out:
+            out.append(item)
+    return out
+
+
 def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
     """pydantic errors as ``[{"field": "a.b.0", "message": "..."}]``."""
-    out = []
-    for err in exc.errors():
-        field = ".".join(str(part) for part in err["loc"])
-        out.append({"field": field, "message": err["msg"]})
-    return out
+    return field_errors(exc.errors(include_url=False))
+
+
+def summary(errors: list[dict[str, str]]) -> str:
+    return "; ".join(f"{e['field']}: {e['message']}" for e in errors)
 
 
 class BadRequest(Exception):
@@ -69,12 +95,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, "invalid", str(exc), errors=exc.errors)
     except ValidationError as exc:
         errors = validation_errors(exc)
-        message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return error_response(422, "invalid", message, errors=errors)
+        return error_response(422, "invalid", summary(errors), errors=errors)
     except DeviceError as exc:
         status, code = next(
             (value for cls, value in _STATUS.items() if isinstance(exc, cls)), (400, exc.code)
         )
+        details = getattr(exc, "errors", None)  # pydantic's, from a refused configuration
+        if isinstance(details, list) and details and all(isinstance(e, dict) for e in details):
+            errors = field_errors(details)
+            return error_response(status, code, summary(errors), errors=errors)
         extra: dict[str, Any] = {}
         messages = getattr(exc, "messages", None)
         if messages:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field
 
 from camio.core.ports import Model, StateStep
+
+B = TypeVar("B", bound=Model)
+
+
+def parse_body(model: type[B], data: dict[str, Any]) -> B:
+    """Validate a JSON request body strictly.
+
+    JSON has real booleans and numbers: ``"active": "yes"`` or ``"duration_ms": "10"`` is a
+    client bug to report (422 naming the field), not something to guess at.
+    """
+    return model.model_validate(data, strict=True)
 
 
 class PortStateBody(Model):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from camio.api.context import caller, cause_of, device_of
-from camio.api.errors import read_object
+from camio.api.errors import BadRequest, field_errors, read_object, summary
 from camio.api.models import (
     CircuitBody,
     FaultBody,
@@ -14,9 +14,10 @@ from camio.api.models import (
     PortStateBody,
     SequenceBody,
     VirtualInputBody,
+    parse_body,
 )
 from camio.core.ports import Circuit
-from camio.engine.errors import NotFound
+from camio.engine.errors import InvalidRequest, NotFound
 from camio.store.users import Role
 
 routes = web.RouteTableDef()
@@ -46,7 +47,22 @@ async def patch_port(request: web.Request) -> web.Response:
     if port_id not in device.inputs and port_id not in device.outputs:
         raise NotFound(f"no port {port_id!r}")
     patch = await read_object(request)
-    return web.json_response(device.patch_port(port_id, patch))
+    try:
+        return web.json_response(device.patch_port(port_id, patch))
+    except InvalidRequest as exc:
+        details = getattr(exc, "errors", None)
+        if not isinstance(details, list) or not details:
+            raise
+        # Name the fields as the client sent them ("normal_state"), not by their place in the
+        # whole configuration document ("inputs.1.normal_state").
+        section = "inputs" if port_id in device.inputs else "outputs"
+        ids = [p.id for p in getattr(device.config, section)]
+        prefix = f"{section}.{ids.index(port_id)}." if port_id in ids else None
+        errors = field_errors(details)
+        for error in errors:
+            if prefix and error["field"].startswith(prefix):
+                error["field"] = error["field"].removeprefix(prefix)
+        raise BadRequest(summary(errors), status=422, errors=errors) from None
 
 
 @routes.put("/api/v1/ports/{id}/state")
@@ -60,7 +76,7 @@ async def put_port_state(request: web.Request) -> web.Response:
             'simulator endpoint /api/v1/sim/ports/{id}/circuit"}',
             content_type="application/json",
         )
-    body = PortStateBody.model_validate(await read_object(request))
+    body = parse_body(PortStateBody, await read_object(request))
     device.set_output(port_id, body.active, cause_of(request, user), duration_ms=body.duration_ms)
     return web.json_response(device.port_status(port_id))
 
@@ -71,7 +87,7 @@ async def post_sequence(request: web.Request) -> web.Response:
     device = device_of(request)
     port_id = request.match_info["id"]
     device.output(port_id)
-    body = SequenceBody.model_validate(await read_object(request))
+    body = parse_body(SequenceBody, await read_object(request))
     device.run_sequence(port_id, body.steps, cause_of(request, user))
     return web.json_response(device.port_status(port_id))
 
@@ -82,9 +98,11 @@ async def post_circuit(request: web.Request) -> web.Response:
     device = device_of(request)
     port_id = request.match_info["id"]
     device.input(port_id)
-    body = CircuitBody.model_validate(await read_object(request))
+    body = parse_body(CircuitBody, await read_object(request))
     device.sim_set_circuit(port_id, Circuit(body.circuit))
-    return web.json_response(device.port_status(port_id))
+    status = device.port_status(port_id)
+    status["sim"] = device.simulation.describe(port_id)  # the wire, before debounce
+    return web.json_response(status)
 
 
 @routes.post("/api/v1/sim/ports/{id}/fault")
@@ -93,7 +111,7 @@ async def post_fault(request: web.Request) -> web.Response:
     device = device_of(request)
     port_id = request.match_info["id"]
     device.input(port_id)
-    body = FaultBody.model_validate(await read_object(request))
+    body = parse_body(FaultBody, await read_object(request))
     device.sim_fault(port_id, body.fault, **body.params())
     status = device.port_status(port_id)
     status["sim"] = device.simulation.describe(port_id)
@@ -130,7 +148,7 @@ async def put_virtual_input(request: web.Request) -> web.Response:
     device = device_of(request)
     if not 1 <= number <= len(device.virtual_inputs):
         raise NotFound(f"no virtual input {number} (1-32)")
-    body = VirtualInputBody.model_validate(await read_object(request))
+    body = parse_body(VirtualInputBody, await read_object(request))
     device.set_virtual_input(
         number, body.active, cause_of(request, user), duration_ms=body.duration_ms
     )
@@ -150,7 +168,7 @@ async def get_manual(request: web.Request) -> web.Response:
 async def put_manual(request: web.Request) -> web.Response:
     user = caller(request, Role.OPERATOR)
     device = device_of(request)
-    body = ManualTriggerBody.model_validate(await read_object(request))
+    body = parse_body(ManualTriggerBody, await read_object(request))
     cause = cause_of(request, user, "manual")
     if body.pulse:
         device.pulse_manual_trigger(cause)

@@ -122,7 +122,14 @@ class Event:
         }
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def iso_utc(wall_ns: int) -> str:
-    """Format epoch nanoseconds as ``2026-11-21T23:51:27.123456Z``."""
-    stamp = dt.datetime.fromtimestamp(wall_ns / 1e9, tz=dt.UTC)
+    """Format epoch nanoseconds as ``2026-11-21T23:51:27.123456Z``.
+
+    Truncated to the microsecond in integer arithmetic (a float would round, up to half a
+    microsecond after the real time, so ``since=<an event's time>`` could miss that event).
+    """
+    stamp = _EPOCH + dt.timedelta(microseconds=wall_ns // 1000)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -85,9 +85,10 @@ class EventBus:
         mono_ns: int | None = None,
     ) -> Event:
         """Stamp, number and dispatch an event; returns it with its id."""
-        event = self.make(
-            topic, source, data, kind=kind, cause=cause, stateful=stateful, mono_ns=mono_ns
-        ).with_id(self._next_id)
+        now_mono = self._clock.monotonic_ns()
+        mono = now_mono if mono_ns is None else mono_ns
+        wall = self._clock.wall_ns() - (now_mono - mono)
+        event = Event(topic, source, data, kind, wall, mono, cause, self._next_id, stateful)
         self._next_id += 1
         self.published += 1
         self._queue.append(event)

@@ -95,6 +95,8 @@ class Device:
         self.stats = DeviceStats()
         self.started = False
         self._flush_timer: Timer | None = None
+        self._dirty_outputs: dict[str, OutputPort] = {}
+        self._simulation = driver if isinstance(driver, Simulation) else None
         self._tasks: set[asyncio.Task[None]] = set()
         self._input_cause = Cause("sim" if driver.name == "sim" else "hardware")
         self._state_handlers: dict[str, Callable[[str], bool]] = {
@@ -169,7 +171,7 @@ class Device:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        self.persistence.flush_events()
+        self._write_pending()
 
     def spawn(
         self,
@@ -331,7 +333,14 @@ class Device:
         self.bus.publish(Topic.OUTPUT, port.id, data, cause=cause)
 
     def _persist_output(self, port: OutputPort) -> None:
-        self.persistence.save_output(port.id, port.snapshot())
+        """Mark the output's state for the next flush (the same loop iteration as its events).
+
+        Coalescing keeps SQLite off the actuation path and writes a relay that is re-triggered
+        a thousand times a second once per iteration; a crash loses at most the changes of the
+        iteration in progress, as for the event log.
+        """
+        self._dirty_outputs[port.id] = port
+        self._schedule_flush()
 
     def _on_schedule_change(self, sched: ScheduleRuntime, active: bool) -> None:
         cause = Cause("schedule", detail=sched.id)
@@ -364,15 +373,24 @@ class Device:
 
     def _log_event(self, event: Event) -> None:
         self.persistence.append_event(event)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if self._flush_timer is None:
             self._flush_timer = self.clock.call_later(0, self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
         self._flush_timer = None
         try:
-            self.persistence.flush_events()
+            self._write_pending()
         except Exception:
-            _LOGGER.exception("writing the event log failed")
+            _LOGGER.exception("writing the event log or output state failed")
+
+    def _write_pending(self) -> None:
+        dirty, self._dirty_outputs = self._dirty_outputs, {}
+        for port_id, port in dirty.items():
+            self.persistence.save_output(port_id, port.snapshot())
+        self.persistence.flush_events()
 
     def publish_rule(self, rule_id: str, transition: str, cause: Cause) -> None:
         self.bus.publish(
@@ -634,9 +652,9 @@ class Device:
 
     @property
     def simulation(self) -> Simulation:
-        if not isinstance(self.driver, Simulation):
+        if self._simulation is None:
             raise NotSimulated(f"the {self.driver.name!r} driver is real hardware")
-        return self.driver
+        return self._simulation
 
     def sim_set_circuit(self, port_id: str, circuit: Circuit) -> None:
         self.input(port_id)
@@ -777,6 +795,15 @@ class Device:
         if not self.started:
             return
         cause = Cause("config")
+        new_outputs = {p.id: p for p in new.outputs}
+        # A removed output is driven idle while the driver still knows its line.
+        for pid in list(self.outputs):
+            if pid not in new_outputs:
+                port_out = self.outputs.pop(pid)
+                port_out.deactivate(cause)
+                port_out.close()
+                if port_out.group is not None:
+                    port_out.group.remove(port_out)
         self.driver.reconfigure(new.inputs, new.outputs)
         new_inputs = {p.id: p for p in new.inputs}
         for pid in list(self.inputs):
@@ -790,12 +817,6 @@ class Device:
                 self.inputs[pid] = port
             elif port.config != inp_cfg and port.reconfigure(inp_cfg):
                 self._on_input_change(port, self.clock.monotonic_ns())
-        new_outputs = {p.id: p for p in new.outputs}
-        for pid in list(self.outputs):
-            if pid not in new_outputs:
-                port_out = self.outputs.pop(pid)
-                port_out.deactivate(cause)
-                port_out.close()
         groups_changed = old.interlock_groups != new.interlock_groups or any(
             self.outputs[p.id].config.interlock_group != p.interlock_group
             for p in new.outputs

@@ -55,7 +55,7 @@ def matches(event: Event, query: EventQuery) -> bool:
         return False
     if query.since_ns is not None and event.wall_ns < query.since_ns:
         return False
-    if query.until_ns is not None and event.wall_ns > query.until_ns:
+    if query.until_ns is not None and event.wall_ns >= query.until_ns:
         return False
     if query.topic is not None:
         if query.topic.endswith("*"):

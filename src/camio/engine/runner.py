@@ -29,11 +29,19 @@ TOPIC_KEYS: dict[str, str] = {
 }
 
 
+#: How deep rules may chain within one instant (rule -> event -> rule ...). Deeper means a
+#: loop in the rule graph (a rule whose action undoes its own condition); it is cut there and
+#: reported instead of spinning the device forever.
+MAX_CASCADE = 32
+
+
 class RuleRunner:
     """Evaluates the rules a change affects and runs their actions, in event order."""
 
     def __init__(self, device: Device) -> None:
         self._device = device
+        self._depth: dict[int, int] = {}
+        self.loops_cut = 0
         self.rules = RuleSet([])
         self._runs: dict[str, ActionRun] = {}
         self._retry: dict[str, Timer] = {}
@@ -52,13 +60,17 @@ class RuleRunner:
 
         A rule that is new or changed is primed with the current state instead of fired, so
         editing a rule does not replay an action; a while-active rule starts if it holds.
-        Holds of removed or changed while-active rules are reverted first.
+        Holds of removed or changed while-active rules are reverted first, unless the edited
+        rule keeps the same action and still holds: then the hold simply continues (renaming a
+        rule must not make its relay drop out for an instant).
         """
         old = self.rules.states
         new = RuleSet(rules)
         for rule_id, state in old.items():
             kept = new.states.get(rule_id)
-            if kept is not None and kept.rule == state.rule:
+            if kept is not None and (
+                kept.rule == state.rule or (state.holding and self._keeps_hold(state, kept))
+            ):
                 self._carry(state, kept)
                 continue
             if state.holding:
@@ -79,6 +91,16 @@ class RuleRunner:
                 self._apply(state, RuleSet.evaluate(state, self._device, None, now), None)
             else:
                 self._prime(state)
+
+    def _keeps_hold(self, old: RuleState, new: RuleState) -> bool:
+        """Whether an edited while-active rule would hold the same thing right now."""
+        rule = new.rule
+        return (
+            rule.enabled
+            and rule.action_mode == "while_active"
+            and rule.action == old.rule.action
+            and all(c.holds(self._device, None) for c in rule.conditions)
+        )
 
     @staticmethod
     def _carry(old: RuleState, new: RuleState) -> None:
@@ -115,6 +137,20 @@ class RuleRunner:
         affected = self.rules.affected(key)
         if not affected:
             return
+        cause = event.cause
+        if cause is not None and cause.kind == "rule" and cause.event_id is not None:
+            depth = self._depth.get(cause.event_id, 0) + 1
+            if len(self._depth) > 4096:
+                self._depth.clear()
+            self._depth[event.id] = depth
+            if depth > MAX_CASCADE:
+                self.loops_cut += 1
+                self._device.publish_rule_failure(
+                    cause.rule or "",
+                    f"rule loop: more than {MAX_CASCADE} chained rule actions at once",
+                    cause,
+                )
+                return
         now = self._device.clock.monotonic_ns()
         device = self._device
         data: Any = event.data

@@ -71,6 +71,26 @@ _COLUMNS = "id, topic, source, kind, stateful, wall_ns, mono_ns, data, cause"
 _Row = tuple[int | None, str, str, str, int, int, int, str, str | None]
 
 
+# One encoder for every event: ``json.dumps`` with options builds a new one per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+# Many events share one Cause object (every edge of an input, every action of a rule run):
+# remember the last few encodings by identity. Holding the object keeps its id from reuse.
+_CAUSE_CACHE: dict[int, tuple[Cause, str]] = {}
+_CAUSE_CACHE_SIZE = 512
+
+
+def _cause_json(cause: Cause) -> str:
+    hit = _CAUSE_CACHE.get(id(cause))
+    if hit is not None and hit[0] is cause:
+        return hit[1]
+    text = _dumps(cause.to_dict())
+    if len(_CAUSE_CACHE) >= _CAUSE_CACHE_SIZE:
+        _CAUSE_CACHE.clear()
+    _CAUSE_CACHE[id(cause)] = (cause, text)
+    return text
+
+
 def _dumps(value: Any) -> str:
     """Compact JSON, UTF-8 kept as is.
 
@@ -79,7 +99,7 @@ def _dumps(value: Any) -> str:
     data that cannot be serialised at all (a reference cycle) is replaced by its ``repr``.
     """
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _ENCODE(value)
     except (TypeError, ValueError, RecursionError):
         fallback = {"unserialisable": repr(value)[:1000]}
         return json.dumps(fallback, ensure_ascii=False, separators=(",", ":"))
@@ -95,7 +115,7 @@ def _to_row(event: Event) -> _Row:
         event.wall_ns,
         event.mono_ns,
         _dumps(event.data),
-        _dumps(event.cause.to_dict()) if event.cause is not None else None,
+        _cause_json(event.cause) if event.cause is not None else None,
     )
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs them and prints JSON (also written to bench/results.json)."""
