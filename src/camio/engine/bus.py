@@ -19,6 +19,9 @@ from camio.core.events import Cause, Event, EventKind
 _LOGGER = logging.getLogger(__name__)
 
 EventCallback = Callable[[Event], None]
+
+#: Event ids reserved (persisted) at a time; see ``EventBus.reserve_ids``.
+ID_BLOCK = 1024
 EventFilter = Callable[[Event], bool]
 
 
@@ -43,9 +46,15 @@ class EventBus:
         *,
         first_id: int = 1,
         state_provider: Callable[[], Iterable[Event]] | None = None,
+        reserve_ids: Callable[[int], None] | None = None,
     ) -> None:
         self._clock = clock
         self._next_id = first_id
+        # Ids are handed to subscribers before the log is flushed; reserving them in blocks
+        # (one small write per block) means a crash can never make a restarted device reuse an
+        # id that a client already saw.
+        self._reserve_ids = reserve_ids
+        self._reserved = first_id - 1
         self._subscribers: list[Subscription] = []
         self._queue: deque[Event] = deque()
         self._dispatching = False
@@ -88,6 +97,9 @@ class EventBus:
         now_mono = self._clock.monotonic_ns()
         mono = now_mono if mono_ns is None else mono_ns
         wall = self._clock.wall_ns() - (now_mono - mono)
+        if self._next_id > self._reserved and self._reserve_ids is not None:
+            self._reserved = self._next_id + ID_BLOCK - 1
+            self._reserve_ids(self._reserved)
         event = Event(topic, source, data, kind, wall, mono, cause, self._next_id, stateful)
         self._next_id += 1
         self.published += 1

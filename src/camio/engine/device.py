@@ -82,7 +82,10 @@ class Device:
         self.persistence: Persistence = persistence or MemoryPersistence()
         self._save_config = save_config
         self.bus = EventBus(
-            clock, first_id=self.persistence.last_event_id() + 1, state_provider=self.state_events
+            clock,
+            first_id=self.persistence.last_event_id() + 1,
+            state_provider=self.state_events,
+            reserve_ids=self.persistence.reserve_event_ids,
         )
         self.inputs: dict[str, InputPort] = {}
         self.outputs: dict[str, OutputPort] = {}
@@ -164,6 +167,8 @@ class Device:
             task.cancel()
         self.driver.close()
         self.flush()
+        # Everything handed out is now in the log: a clean restart continues without a gap.
+        self.persistence.reserve_event_ids(self.bus.last_id)
         self.started = False
 
     def flush(self) -> None:

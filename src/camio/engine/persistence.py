@@ -31,7 +31,11 @@ class EventQuery:
 class Persistence(Protocol):
     """Event log and output state, durable in the daemon."""
 
-    def last_event_id(self) -> int: ...
+    def last_event_id(self) -> int:
+        """The highest id ever handed out (logged or reserved), so ids are never reused."""
+
+    def reserve_event_ids(self, upto: int) -> None:
+        """Durably record that ids up to ``upto`` may be in use."""
 
     def append_event(self, event: Event) -> None:
         """Cheap: buffer the event; :meth:`flush_events` writes the buffer."""
@@ -75,6 +79,9 @@ class MemoryPersistence:
 
     def last_event_id(self) -> int:
         return self.events[-1].id if self.events else 0
+
+    def reserve_event_ids(self, upto: int) -> None:
+        return None
 
     def append_event(self, event: Event) -> None:
         self.events.append(event)

@@ -10,7 +10,9 @@ from camio.core.events import Event
 from camio.core.outputs import OutputSnapshot
 from camio.engine.persistence import EventQuery
 from camio.store.eventlog import EventLog
-from camio.store.state import OutputStateStore, PersistedOutput
+from camio.store.state import KeyValueStore, OutputStateStore, PersistedOutput
+
+_RESERVED_KEY = "eventlog/reserved_id"
 
 
 class StorePersistence:
@@ -27,10 +29,15 @@ class StorePersistence:
         self._conn = conn
         self.log = EventLog(conn, max_events=max_events, max_age_s=max_age_s, wall_clock=wall_clock)
         self.outputs = OutputStateStore(conn)
+        self.kv = KeyValueStore(conn)
         self._wall_clock = wall_clock
 
     def last_event_id(self) -> int:
-        return self.log.last_id()
+        reserved = self.kv.get(_RESERVED_KEY, 0)
+        return max(self.log.last_id(), reserved if isinstance(reserved, int) else 0)
+
+    def reserve_event_ids(self, upto: int) -> None:
+        self.kv.set(_RESERVED_KEY, upto)
 
     def append_event(self, event: Event) -> None:
         self.log.append(event)
