@@ -109,7 +109,12 @@ class ManualTriggerCondition(ConditionBase):
 
 
 class ScheduleCondition(ConditionBase):
-    """An interval schedule is active, or a pulse schedule fires now."""
+    """An interval schedule is active, or a pulse schedule fires now.
+
+    Both kinds publish on the same key: an interval schedule's change event carries its new
+    state (``{"active": ...}``) and is answered by the state alone, so the event that ends an
+    interval does not make the condition hold; any other event on the key is a pulse.
+    """
 
     kind: Literal["schedule"] = "schedule"
     schedule: PortId
@@ -119,7 +124,9 @@ class ScheduleCondition(ConditionBase):
 
     def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
         key = ("schedule", self.schedule)
-        return pulse == key or view.state(key)
+        if view.state(key):
+            return True
+        return pulse == key and not (isinstance(payload, dict) and "active" in payload)
 
     def schedule_refs(self) -> list[str]:
         return [self.schedule]

@@ -67,14 +67,25 @@ class InputPort:
         return circuit.is_tamper or circuit.value != self.config.normal_state
 
     def reconfigure(self, config: InputConfig) -> bool:
-        """Apply new configuration; returns True when ``active`` changed as a result."""
+        """Apply new configuration; returns True when ``active`` changed as a result.
+
+        A level still being filtered keeps being filtered, from its edge, with the new times:
+        editing an input never lets a bouncing line through early.
+        """
         before = self.active
         self.config = config
+        pending = self._pending is not None
+        self._cancel_pending()
         if not config.supervised and self.raw.is_tamper:
             self.raw = Circuit(config.normal_state)
-        self._cancel_pending()
+            pending = False
         if self.raw != self.circuit:
-            self._accept(self._clock.monotonic_ns())
+            if pending:
+                self._filter(self._pending_edge_ns)
+                if self._pending is not None:
+                    return before != self.active
+            else:
+                self._accept(self._clock.monotonic_ns())
             return False  # _accept notified the listener already
         return before != self.active
 
@@ -93,16 +104,20 @@ class InputPort:
             # Bounced back to the accepted level before the filter expired: nothing happened.
             self._cancel_pending()
             return
-        towards_active = self._is_active_level(circuit)
-        hold_ms = self.config.debounce_on_ms if towards_active else self.config.debounce_off_ms
         self._cancel_pending()
-        if hold_ms == 0:
+        self._filter(edge_ns)
+
+    def _filter(self, edge_ns: int) -> None:
+        """Accept ``raw`` once it has been stable since ``edge_ns`` for its debounce time."""
+        towards_active = self._is_active_level(self.raw)
+        hold_ms = self.config.debounce_on_ms if towards_active else self.config.debounce_off_ms
+        # Measured from the edge itself so a late callback does not stretch the filter.
+        remaining = hold_ms * NS_PER_MS - (self._clock.monotonic_ns() - edge_ns)
+        if hold_ms == 0 or remaining <= 0:
             self._accept(edge_ns)
             return
         self._pending_edge_ns = edge_ns
-        # Measured from the edge itself so a late callback does not stretch the filter.
-        elapsed = self._clock.monotonic_ns() - edge_ns
-        self._pending = self._clock.call_later(hold_ms * NS_PER_MS - elapsed, self._on_stable)
+        self._pending = self._clock.call_later(remaining, self._on_stable)
 
     def _on_stable(self) -> None:
         self._pending = None

@@ -57,6 +57,8 @@ class OutputPort:
         self.cause: Cause = Cause("boot", detail="initial state")
         self.changed_mono_ns = clock.monotonic_ns()
         self.pending_on = False  # waiting for the interlock dead time
+        self._regroup_cause: Cause | None = None  # a dead-time wait cut short by a regroup
+        self.off_mono_ns: int | None = None  # when it last went idle (for interlock dead time)
         # What makes the output wanted.
         self.holds: dict[str, Cause] = {}
         self.latched = False
@@ -307,7 +309,7 @@ class OutputPort:
         self._stop_pulse()
         self.active = False
         self.cause = cause
-        self.changed_mono_ns = self._clock.monotonic_ns()
+        self.changed_mono_ns = self.off_mono_ns = self._clock.monotonic_ns()
         if self.energized:
             self.energized = False
             self._drive(self.circuit)
@@ -331,6 +333,28 @@ class OutputPort:
         self._drive(self.circuit)
         period = self.config.pulse_on_ms if self.energized else self.config.pulse_off_ms
         self._pulse_timer = self._clock.call_later(period * NS_PER_MS, self._pulse_toggle)
+
+    def regrouped(self) -> None:
+        """The interlock groups were rebuilt (a configuration change): apply the new group.
+
+        An output that is active while another member of its new group is active too is forced
+        off (the group's rule holds from now on; the member added first keeps its state). One
+        whose dead-time wait was cut short by the rebuild asks again, under its new group.
+        """
+        group = self.group
+        cause, self._regroup_cause = self._regroup_cause, None
+        if self.active:
+            members = list(group.members.values()) if group is not None else []
+            # Members in the order they joined: an earlier active one keeps its state.
+            earlier = members[: members.index(self)] if self in members else []
+            other = next((o for o in earlier if o.active), None)
+            if group is not None and other is not None:
+                self.force_off(
+                    Cause("interlock", detail=f"{self.id} joined {group.id} with {other.id}")
+                )
+            return
+        if not self.pending_on and self._wanted():
+            self._update(cause or self.cause)
 
     def force_off(self, cause: Cause) -> None:
         """Interlock: another output of the group takes over; this one forgets its commands."""
@@ -374,9 +398,13 @@ class InterlockGroupRuntime:
     def add(self, port: OutputPort) -> None:
         self.members[port.id] = port
         port.group = self
+        if port.off_mono_ns is not None:
+            # A rebuilt group still honours the dead time since the member last went idle.
+            self._last_off_ns[port.id] = port.off_mono_ns
 
     def remove(self, port: OutputPort) -> None:
         if self._pending is port:
+            port._regroup_cause = self._pending_cause
             self.cancel(port)
         self.members.pop(port.id, None)
         self._last_off_ns.pop(port.id, None)

@@ -193,7 +193,7 @@ class RuleSet:
             first = conditions[0].holds(view, pulse, payload)
             rose = first and not state.trigger_value and pulse in state.trigger_keys
             # A momentary trigger is never "still true" at the next evaluation.
-            state.trigger_value = first and conditions[0].stateful
+            state.trigger_value = first and RuleSet._steady(conditions[0], view)
             if not rose:
                 return None
             value = all(c.holds(view, pulse, payload) for c in conditions[1:])
@@ -202,8 +202,9 @@ class RuleSet:
             return RuleSet._fire(state, now_ns)
         value = all(c.holds(view, pulse, payload) for c in conditions)
         was = state.value
-        # Momentary conditions make the AND true only for this instant.
-        state.value = value and all(c.stateful for c in conditions)
+        # Momentary conditions (and a pulse schedule's event) make the AND true only for this
+        # instant, so the next pulse is a new rising edge.
+        state.value = value and all(RuleSet._steady(c, view) for c in conditions)
         if rule.action_mode == "while_active":
             if value and not state.holding:
                 if RuleSet._waiting(state, now_ns):
@@ -226,6 +227,11 @@ class RuleSet:
         if value and not was:
             return RuleSet._fire(state, now_ns)
         return None
+
+    @staticmethod
+    def _steady(condition: ConditionBase, view: StateView) -> bool:
+        """Whether ``condition`` still holds once the event being handled is over."""
+        return condition.stateful and condition.holds(view, None)
 
     @staticmethod
     def _waiting(state: RuleState, now_ns: int) -> bool:

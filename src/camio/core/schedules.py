@@ -86,6 +86,20 @@ class ScheduleConfig(Model):
         return self
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _end(start: dt.datetime, length: dt.timedelta) -> dt.datetime:
+    """``start + length`` in exact time (RFC 5545: a duration in seconds is exact, not nominal)."""
+    return start.astimezone(dt.UTC) + length
+
+
+def _wall_ns(moment: dt.datetime) -> int:
+    """Epoch nanoseconds of an aware datetime, exactly (no float rounding at a boundary)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+
+
 class CompiledSchedule:
     """A schedule turned into dateutil rules, answering 'active at t?' and 'what next?'."""
 
@@ -106,8 +120,12 @@ class CompiledSchedule:
             compiled.append((rule, start, dt.timedelta(seconds=entry.duration_s)))
         return compiled
 
-    def _at(self, wall_ns: int) -> dt.datetime:
-        return dt.datetime.fromtimestamp(wall_ns / NS_PER_S, tz=dt.UTC).astimezone(self.zone)
+    @staticmethod
+    def _at(wall_ns: int) -> dt.datetime:
+        # In UTC, not in the schedule's zone: Python compares and adds aware datetimes of the
+        # same zone as wall-clock values, which is wrong across a DST change. Occurrences stay
+        # in local time (the rules are local); comparing them with a UTC instant is exact.
+        return _EPOCH + dt.timedelta(microseconds=wall_ns // 1000)
 
     def _last_start(
         self, rule: rrule | None, start: dt.datetime, now: dt.datetime
@@ -132,7 +150,7 @@ class CompiledSchedule:
         now = self._at(wall_ns)
         for rule, start, length in self._rules:
             last = self._last_start(rule, start, now)
-            if last is not None and last + length > now:
+            if last is not None and _end(last, length) > now:
                 return True
         return False
 
@@ -146,11 +164,11 @@ class CompiledSchedule:
                 candidates.append(nxt)
             if self.config.kind == "interval":
                 last = self._last_start(rule, start, now)
-                if last is not None and last + length > now:
-                    candidates.append(last + length)
+                if last is not None and _end(last, length) > now:
+                    candidates.append(_end(last, length))
         if not candidates:
             return None
-        return int(min(candidates).timestamp() * NS_PER_S)
+        return _wall_ns(min(candidates))
 
 
 class ScheduleRuntime:

@@ -241,12 +241,10 @@ class Device:
                 group.remove(port)
 
     def _build_schedules(self, cfg: DeviceConfig) -> None:
+        was_active = {sid: sched.active for sid, sched in self.schedules.items()}
         for sched in self.schedules.values():
             sched.stop()
-        for rec in self.recurrences.values():
-            rec.stop()
         self.schedules = {}
-        self.recurrences = {}
         for sched_cfg in cfg.schedules:
             runtime = ScheduleRuntime(
                 sched_cfg, self.clock, self._on_schedule_change, self._on_schedule_pulse
@@ -254,16 +252,25 @@ class Device:
             runtime.start()
             self.schedules[sched_cfg.id] = runtime
         intervals = {
-            key[1]
+            int(key[1])
             for rule in cfg.rules
             for cond in rule.conditions
             for key in cond.sources()
             if key[0] == "recurrence"
         }
-        for interval in sorted(intervals, key=int):
-            rec = RecurrenceRuntime(int(interval), self.clock, self._on_recurrence)
+        # A recurrence still in use keeps its phase (counted from device start).
+        for interval in [i for i in self.recurrences if i not in intervals]:
+            self.recurrences.pop(interval).stop()
+        for interval in sorted(intervals - set(self.recurrences)):
+            rec = RecurrenceRuntime(interval, self.clock, self._on_recurrence)
             rec.start()
-            self.recurrences[int(interval)] = rec
+            self.recurrences[interval] = rec
+        # An edited schedule whose state changed with the edit says so, like any change.
+        for sid, runtime in self.schedules.items():
+            if sid in was_active and was_active[sid] != runtime.active:
+                self.bus.publish(
+                    Topic.SCHEDULE, sid, {"active": runtime.active}, cause=Cause("config")
+                )
         for port in self.inputs.values():
             port.armed = self._armed(port.config)
         self._sync_timed_outputs(Cause("schedule", detail="start"))
@@ -833,6 +840,8 @@ class Device:
                 gid = new_outputs[port_out.id].interlock_group
                 if gid:
                     self.groups[gid].add(port_out)
+            for port_out in self.outputs.values():
+                port_out.regrouped()
         for pid, out_cfg in new_outputs.items():
             existing = self.outputs.get(pid)
             if existing is None:

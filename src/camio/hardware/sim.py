@@ -138,7 +138,14 @@ class SimDriver:
             self._start_bounce(config, **params)
         elif fault == "stuck":
             level = params.get("level")
-            self._stuck[port_id] = Circuit(level) if level else self._input_level(port_id)
+            stuck = Circuit(level) if level else self._input_level(port_id)
+            if stuck.is_tamper and not config.supervised:
+                raise FaultError(f"input {port_id!r} is not supervised; it cannot be {stuck.value}")
+            self._cancel_bounce(port_id)
+            self._stuck.pop(port_id, None)
+            if stuck != self._input_level(port_id):
+                self._emit(port_id, stuck)  # the wire goes to the stuck level, then stays
+            self._stuck[port_id] = stuck
         elif fault in ("cut", "short"):
             if not config.supervised:
                 raise FaultError(f"input {port_id!r} is not supervised (no end-of-line resistor)")
@@ -175,13 +182,17 @@ class SimDriver:
         step_ns = round(float(interval_ms) * NS_PER_MS)
         timers: list[Timer] = []
         for index, level in enumerate(levels):
-            timers.append(
-                self._clock.call_later(index * step_ns, self._emitter(config.id, level))
-            )
+            emit = self._emitter(config.id, level, last=index == count - 1)
+            timers.append(self._clock.call_later(index * step_ns, emit))
         self._bounce[config.id] = timers
 
-    def _emitter(self, port_id: str, level: Circuit) -> Callable[[], None]:
-        return lambda: self._emit(port_id, level)
+    def _emitter(self, port_id: str, level: Circuit, *, last: bool) -> Callable[[], None]:
+        def emit() -> None:
+            if last:
+                self._bounce.pop(port_id, None)  # the burst is over: no longer 'bouncing'
+            self._emit(port_id, level)
+
+        return emit
 
     def _cancel_bounce(self, port_id: str) -> None:
         for timer in self._bounce.pop(port_id, []):
