@@ -414,3 +414,42 @@ def test_interlocked_restore_honours_the_group(make_rig: MakeRig) -> None:
     first.advance(100)
     second = reboot(make_rig, config, first, after_ms=10)
     assert (second.active("a"), second.active("b")) == (False, True)
+
+
+def test_follow_source_output_stays_active_while_a_once_rule_holds(make_rig: MakeRig) -> None:
+    """An output with ``follow_source`` follows its rule's conditions instead of its alarm
+    time (Dahua's alarm output "follow" mode); an explicit duration still wins."""
+    rig = make_rig(
+        {
+            "inputs": fast_inputs("in1"),
+            "outputs": outputs("out1", follow_source=True, alarm_time_ms=1_000),
+            "rules": [
+                {
+                    "id": "r",
+                    "name": "r",
+                    "conditions": [{"kind": "input", "port": "in1"}],
+                    "action": {"kind": "set_output", "port": "out1"},
+                }
+            ],
+        }
+    )
+    rig.close("in1")
+    assert rig.active("out1")
+    rig.advance(5_000)  # far beyond the alarm time
+    assert rig.active("out1")
+    rig.open("in1")
+    assert not rig.active("out1")
+    assert rig.device.outputs["out1"].cause.rule == "r"
+
+
+def test_follow_source_with_an_explicit_duration_uses_the_duration(make_rig: MakeRig) -> None:
+    rig = make_rig(
+        {
+            "inputs": fast_inputs("in1"),
+            "outputs": outputs("out1", follow_source=True),
+            "rules": [door_rule(duration_ms=300)],
+        }
+    )
+    rig.close("in1")
+    rig.advance(300)
+    assert not rig.active("out1")

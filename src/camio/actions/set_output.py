@@ -16,6 +16,7 @@ from camio.core.outputs import OutputPort
 from camio.core.ports import PORT_ID_PATTERN
 from camio.core.rules import ActionSpec
 from camio.engine.actions import ActionContext, ActionExecutor, ActionRun, register_action
+from camio.engine.device import Device
 
 
 class SetOutputAction(ActionSpec):
@@ -62,6 +63,14 @@ class SetOutputExecutor(ActionExecutor[SetOutputAction]):
         duration = port.config.alarm_time_ms if spec.duration_ms is None else spec.duration_ms
         until = None if duration == 0 else device.clock.monotonic_ns() + duration * NS_PER_MS
         return _OutputRun(ctx, port, until)
+
+    def follows_source(self, spec: SetOutputAction, device: Device) -> bool:
+        """An output configured to follow its source stays active while the rule holds
+        (Dahua's alarm output following the input), unless the action names a duration."""
+        if not spec.active or spec.duration_ms is not None:
+            return False
+        port = device.outputs.get(spec.port)
+        return port is not None and port.config.follow_source
 
     def start(self, spec: SetOutputAction, ctx: ActionContext) -> None:
         owner = f"rule:{ctx.rule.id}"

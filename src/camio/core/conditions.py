@@ -9,6 +9,7 @@ the same way, from their own modules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import Field
@@ -22,11 +23,42 @@ STARTED: SourceKey = ("started", "")
 MANUAL: SourceKey = ("manual", "")
 
 
+Check = Callable[[SourceKey | None, Any], bool]
+"""A compiled condition: ``check(pulse, payload)`` is :meth:`ConditionBase.holds`."""
+
+
 class StateView(Protocol):
     """Current device state as seen by conditions."""
 
     def state(self, key: SourceKey) -> bool:
         """Whether the stateful source ``key`` is active now (False when unknown)."""
+
+
+class FastStateView(StateView, Protocol):
+    """A view that can hand out a direct accessor per key, for compiled conditions.
+
+    The accessor is bound to the runtime object behind the key, so the rule set that holds it
+    must be rebuilt when those objects are (the engine recompiles on every configuration
+    change).
+    """
+
+    def getter(self, key: SourceKey) -> Callable[[], bool]:
+        """A zero-argument function returning :meth:`state` of ``key``, cheaply."""
+
+
+def accessor(view: StateView, key: SourceKey) -> Callable[[], bool]:
+    """The fastest way ``view`` offers to read ``key``."""
+    getter = getattr(view, "getter", None)
+    if getter is not None:
+        fast: Callable[[], bool] = getter(key)
+        return fast
+    return lambda: view.state(key)
+
+
+def _bool_check(get: Callable[[], bool], invert: bool) -> Check:
+    if invert:
+        return lambda pulse, payload: not get()
+    return lambda pulse, payload: get()
 
 
 class ConditionBase(Model):
@@ -37,6 +69,8 @@ class ConditionBase(Model):
 
     #: True when the condition can hold for a while; False for momentary events.
     stateful: ClassVar[bool] = True
+    #: True when the result depends on the event being handled (not only on state).
+    pulse_sensitive: ClassVar[bool] = False
 
     def sources(self) -> list[SourceKey]:
         """The source keys whose changes can alter this condition."""
@@ -48,6 +82,14 @@ class ConditionBase(Model):
 
     def holds(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
         return self.raw(view, pulse, payload) != self.invert
+
+    def compile(self, view: StateView) -> Check:
+        """A fast equivalent of :meth:`holds` bound to ``view`` (rules evaluate it per edge).
+
+        The default wraps :meth:`holds`; state-only kinds override it with a direct accessor.
+        """
+        holds = self.holds
+        return lambda pulse, payload: holds(view, pulse, payload)
 
     def port_refs(self) -> list[tuple[str, str]]:
         """``(direction, port id)`` pairs this condition needs to exist."""
@@ -79,6 +121,16 @@ class InputCondition(ConditionBase):
             return False
         return not self.require_armed or view.state(("armed", self.port))
 
+    def compile(self, view: StateView) -> Check:
+        key = ("input", self.port) if self.state == "active" else ("tamper", self.port)
+        get = accessor(view, key)
+        if not self.require_armed:
+            return _bool_check(get, self.invert)
+        armed = accessor(view, ("armed", self.port))
+        if self.invert:
+            return lambda pulse, payload: not (get() and armed())
+        return lambda pulse, payload: get() and armed()
+
     def port_refs(self) -> list[tuple[str, str]]:
         return [("input", self.port)]
 
@@ -95,6 +147,9 @@ class VirtualInputCondition(ConditionBase):
     def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
         return view.state(("vinput", str(self.number)))
 
+    def compile(self, view: StateView) -> Check:
+        return _bool_check(accessor(view, ("vinput", str(self.number))), self.invert)
+
 
 class ManualTriggerCondition(ConditionBase):
     """The manual trigger is on (the Live view's Manual trigger button)."""
@@ -107,6 +162,9 @@ class ManualTriggerCondition(ConditionBase):
     def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
         return view.state(MANUAL)
 
+    def compile(self, view: StateView) -> Check:
+        return _bool_check(accessor(view, MANUAL), self.invert)
+
 
 class ScheduleCondition(ConditionBase):
     """An interval schedule is active, or a pulse schedule fires now.
@@ -118,6 +176,7 @@ class ScheduleCondition(ConditionBase):
 
     kind: Literal["schedule"] = "schedule"
     schedule: PortId
+    pulse_sensitive: ClassVar[bool] = True
 
     def sources(self) -> list[SourceKey]:
         return [("schedule", self.schedule)]
@@ -138,6 +197,7 @@ class RecurrenceCondition(ConditionBase):
     kind: Literal["recurrence"] = "recurrence"
     interval_s: Annotated[int, Field(ge=1, le=31 * 86_400)]
     stateful: ClassVar[bool] = False
+    pulse_sensitive: ClassVar[bool] = True
 
     def sources(self) -> list[SourceKey]:
         return [("recurrence", str(self.interval_s))]
@@ -158,6 +218,9 @@ class OutputCondition(ConditionBase):
     def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
         return view.state(("output", self.port))
 
+    def compile(self, view: StateView) -> Check:
+        return _bool_check(accessor(view, ("output", self.port)), self.invert)
+
     def port_refs(self) -> list[tuple[str, str]]:
         return [("output", self.port)]
 
@@ -167,6 +230,7 @@ class DeviceStartedCondition(ConditionBase):
 
     kind: Literal["device_started"] = "device_started"
     stateful: ClassVar[bool] = False
+    pulse_sensitive: ClassVar[bool] = True
 
     def sources(self) -> list[SourceKey]:
         return [STARTED]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from camio.core.clock import NS_PER_MS, Clock, Timer
-from camio.core.ports import Circuit, InputConfig
+from camio.core.ports import TAMPER_CIRCUITS, Circuit, InputConfig
 
 InputListener = Callable[["InputPort", int], None]
 """Called with the port and the monotonic ns of the raw edge that led to the change."""
@@ -43,6 +43,10 @@ class InputPort:
         self.raw: Circuit = Circuit(config.normal_state)
         self.circuit: Circuit = self.raw
         self.armed = True
+        # Read on every rule evaluation, changed only on an accepted edge or an edit: kept as
+        # plain attributes rather than recomputed.
+        self.active = False
+        self.tamper = False
         self._pending: Timer | None = None
         self._pending_edge_ns = 0
         self._pulses = 0
@@ -54,17 +58,16 @@ class InputPort:
     def id(self) -> str:
         return self.config.id
 
-    @property
-    def active(self) -> bool:
-        """Logical state after debounce, normal-state mapping and enable."""
-        return self.config.enabled and self._is_active_level(self.circuit)
-
-    @property
-    def tamper(self) -> bool:
-        return self.config.enabled and self.circuit.is_tamper
+    def _refresh(self) -> None:
+        """Recompute ``active`` (after debounce, normal-state mapping and enable) and
+        ``tamper`` from the accepted circuit."""
+        enabled = self.config.enabled
+        self.active = enabled and self._is_active_level(self.circuit)
+        self.tamper = enabled and self.circuit in TAMPER_CIRCUITS
 
     def _is_active_level(self, circuit: Circuit) -> bool:
-        return circuit.is_tamper or circuit.value != self.config.normal_state
+        # StrEnum members are their strings: compare directly (``.value`` is slow).
+        return circuit in TAMPER_CIRCUITS or circuit != self.config.normal_state
 
     def reconfigure(self, config: InputConfig) -> bool:
         """Apply new configuration; returns True when ``active`` changed as a result.
@@ -74,6 +77,7 @@ class InputPort:
         """
         before = self.active
         self.config = config
+        self._refresh()
         pending = self._pending is not None
         self._cancel_pending()
         if not config.supervised and self.raw.is_tamper:
@@ -93,6 +97,7 @@ class InputPort:
         """Set the level read from the hardware at start, without debounce or notification."""
         self.raw = circuit
         self.circuit = circuit
+        self._refresh()
 
     def feed(self, circuit: Circuit, edge_mono_ns: int | None = None) -> None:
         """A raw level from the driver. Changes are accepted once stable for the debounce time."""
@@ -131,6 +136,7 @@ class InputPort:
     def _accept(self, edge_ns: int) -> None:
         was_active = self.active
         self.circuit = self.raw
+        self._refresh()
         self.changed_mono_ns = self._clock.monotonic_ns()
         if self.active and not was_active:
             self._pulses += 1

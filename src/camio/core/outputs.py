@@ -64,6 +64,7 @@ class OutputPort:
         self.latched = False
         self.deadline_ns: int | None = None
         self._deadline_timer: Timer | None = None
+        self._timer_due_ns = 0
         self._deadline_cause: Cause | None = None
         self._sequence: list[StateStep] | None = None
         self._sequence_index = 0
@@ -222,10 +223,15 @@ class OutputPort:
     # -- internals --------------------------------------------------------------------------
 
     def _set_deadline(self, due_ns: int, cause: Cause) -> None:
-        if self._deadline_timer is not None:
-            self._deadline_timer.cancel()
         self.deadline_ns = due_ns
         self._deadline_cause = cause
+        if self._deadline_timer is not None:
+            if self._timer_due_ns <= due_ns:
+                # Extending: the running timer fires first and re-arms for the rest, so a
+                # relay re-triggered a thousand times a second costs no timer churn.
+                return
+            self._deadline_timer.cancel()
+        self._timer_due_ns = due_ns
         self._deadline_timer = self._clock.call_later(
             due_ns - self._clock.monotonic_ns(), self._on_deadline
         )
@@ -240,6 +246,12 @@ class OutputPort:
 
     def _on_deadline(self) -> None:
         self._deadline_timer = None
+        if self.deadline_ns is not None:
+            left = self.deadline_ns - self._clock.monotonic_ns()
+            if left > 0:
+                self._timer_due_ns = self.deadline_ns
+                self._deadline_timer = self._clock.call_later(left, self._on_deadline)
+                return
         origin = self._deadline_cause
         self.deadline_ns = None
         self._deadline_cause = None

@@ -31,7 +31,7 @@ class Circuit(StrEnum):
 
     @property
     def is_tamper(self) -> bool:
-        return self in (Circuit.CUT, Circuit.SHORT)
+        return self in TAMPER_CIRCUITS
 
     def opposite(self) -> Circuit:
         """The other of open/closed (tamper states have no opposite)."""
@@ -41,6 +41,8 @@ class Circuit(StrEnum):
             return Circuit.OPEN
         raise ValueError(f"{self.value} has no opposite")
 
+
+TAMPER_CIRCUITS = frozenset({Circuit.CUT, Circuit.SHORT})
 
 NormalState = Literal["open", "closed"]
 

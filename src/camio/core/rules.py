@@ -20,7 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from camio.core.clock import NS_PER_MS
-from camio.core.conditions import CONDITION_MODELS, ConditionBase, SourceKey, StateView
+from camio.core.conditions import CONDITION_MODELS, Check, ConditionBase, SourceKey, StateView
 from camio.core.ports import PORT_ID_PATTERN, Model
 
 
@@ -145,6 +145,33 @@ class RuleState:
     suppressed: int = 0
     retry_at_ns: int | None = None  # a while-active start held back by the wait
     trigger_keys: frozenset[SourceKey] = field(default_factory=frozenset)
+    #: A once-rule whose action follows its source (an output with ``follow_source``): it
+    #: starts and stops like a while-active rule.
+    follow: bool = False
+    #: Compiled conditions (see :meth:`ConditionBase.compile`) and the view they are bound to.
+    checks: tuple[Check, ...] = ()
+    view: StateView | None = None
+    #: Conditions whose result depends on the event (pulses): re-checked without it to know
+    #: what still holds afterwards. ``None`` when the rule has no stateless condition.
+    steady_checks: tuple[Check, ...] | None = None
+
+    def compile(self, view: StateView) -> None:
+        conditions = self.rule.conditions
+        self.checks = tuple(c.compile(view) for c in conditions)
+        self.view = view
+        if all(c.stateful and not c.pulse_sensitive for c in conditions):
+            self.steady_checks = None
+        else:
+            never: Check = lambda pulse, payload: False  # noqa: E731
+            self.steady_checks = tuple(
+                check if c.stateful else never
+                for c, check in zip(conditions, self.checks, strict=True)
+            )
+
+    @property
+    def continuous(self) -> bool:
+        """Starts and stops with its conditions (while active, or following its source)."""
+        return self.follow or self.rule.action_mode == "while_active"
 
 
 class RuleSet:
@@ -154,11 +181,13 @@ class RuleSet:
     does not grow with the number of rules on the device.
     """
 
-    def __init__(self, rules: Iterable[RuleConfig]) -> None:
+    def __init__(self, rules: Iterable[RuleConfig], view: StateView | None = None) -> None:
         self.states: dict[str, RuleState] = {}
         self._index: dict[SourceKey, list[RuleState]] = {}
         for rule in rules:
             state = RuleState(rule)
+            if view is not None:
+                state.compile(view)
             if rule.trigger_first:
                 state.trigger_keys = frozenset(rule.conditions[0].sources())
             self.states[rule.id] = state
@@ -188,24 +217,32 @@ class RuleSet:
                 state.value = False
                 return Transition.STOP
             return None
-        conditions = rule.conditions
+        if state.view is not view:
+            state.compile(view)
+        checks = state.checks
         if rule.trigger_first:
-            first = conditions[0].holds(view, pulse, payload)
+            first = checks[0](pulse, payload)
             rose = first and not state.trigger_value and pulse in state.trigger_keys
             # A momentary trigger is never "still true" at the next evaluation.
-            state.trigger_value = first and RuleSet._steady(conditions[0], view)
+            steady = state.steady_checks
+            state.trigger_value = first and (steady is None or steady[0](None, None))
             if not rose:
                 return None
-            value = all(c.holds(view, pulse, payload) for c in conditions[1:])
-            if not value:
-                return None
+            for check in checks[1:]:
+                if not check(pulse, payload):
+                    return None
             return RuleSet._fire(state, now_ns)
-        value = all(c.holds(view, pulse, payload) for c in conditions)
+        value = True
+        for check in checks:
+            if not check(pulse, payload):
+                value = False
+                break
         was = state.value
         # Momentary conditions (and a pulse schedule's event) make the AND true only for this
         # instant, so the next pulse is a new rising edge.
-        state.value = value and all(RuleSet._steady(c, view) for c in conditions)
-        if rule.action_mode == "while_active":
+        steady = state.steady_checks
+        state.value = value and (steady is None or all(c(None, None) for c in steady))
+        if state.continuous:
             if value and not state.holding:
                 if RuleSet._waiting(state, now_ns):
                     # The engine re-evaluates then; it starts if the conditions still hold.
@@ -227,11 +264,6 @@ class RuleSet:
         if value and not was:
             return RuleSet._fire(state, now_ns)
         return None
-
-    @staticmethod
-    def _steady(condition: ConditionBase, view: StateView) -> bool:
-        """Whether ``condition`` still holds once the event being handled is over."""
-        return condition.stateful and condition.holds(view, None)
 
     @staticmethod
     def _waiting(state: RuleState, now_ns: int) -> bool:

@@ -63,6 +63,10 @@ class ActionExecutor(Generic[S]):
     def stop(self, spec: S, ctx: ActionContext) -> None:
         """Revert a while-active action (called when the conditions stop holding)."""
 
+    def follows_source(self, spec: S, device: Device) -> bool:
+        """Whether a once-rule with this action should hold it while its conditions hold."""
+        return False
+
 
 EXECUTORS: dict[str, ActionExecutor[Any]] = {}
 

@@ -56,6 +56,7 @@ class EventBus:
         self._reserve_ids = reserve_ids
         self._reserved = first_id - 1
         self._subscribers: list[Subscription] = []
+        self._targets: tuple[tuple[EventCallback, EventFilter | None], ...] = ()
         self._queue: deque[Event] = deque()
         self._dispatching = False
         self.state_provider = state_provider
@@ -111,13 +112,16 @@ class EventBus:
     def _drain(self) -> None:
         self._dispatching = True
         try:
-            while self._queue:
-                event = self._queue.popleft()
-                for sub in tuple(self._subscribers):
-                    if sub.accept is not None and not sub.accept(event):
+            queue = self._queue
+            while queue:
+                event = queue.popleft()
+                # A snapshot taken at (un)subscribe time: subscribers may come and go while
+                # an event is delivered without this loop copying the list per event.
+                for callback, accept in self._targets:
+                    if accept is not None and not accept(event):
                         continue
                     try:
-                        sub.callback(event)
+                        callback(event)
                     except Exception:
                         # One broken subscriber must not stop the device or the others.
                         _LOGGER.exception("event subscriber failed on %s", event.topic)
@@ -141,11 +145,16 @@ class EventBus:
                 if accept is None or accept(event):
                     callback(event)
         self._subscribers.append(sub)
+        self._retarget()
         return sub
+
+    def _retarget(self) -> None:
+        self._targets = tuple((s.callback, s.accept) for s in self._subscribers)
 
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subscribers:
             self._subscribers.remove(sub)
+            self._retarget()
 
     @property
     def subscriber_count(self) -> int:

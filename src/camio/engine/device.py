@@ -318,7 +318,7 @@ class Device:
     def _input_data(self, port: InputPort) -> dict[str, Any]:
         return {
             "active": port.active,
-            "circuit": port.circuit.value,
+            "circuit": port.circuit,  # a StrEnum: serialises as its string
             "tamper": port.tamper,
             "armed": port.armed,
         }
@@ -333,7 +333,7 @@ class Device:
         )
 
     def _on_output_change(self, port: OutputPort, cause: Cause) -> None:
-        data: dict[str, Any] = {"active": port.active, "circuit": port.circuit.value}
+        data: dict[str, Any] = {"active": port.active, "circuit": port.circuit}
         trigger = self.runner.current_event
         if trigger is not None and cause.event_id == trigger.id:
             latency = self.clock.monotonic_ns() - trigger.mono_ns
@@ -394,15 +394,15 @@ class Device:
     def _scheduled_flush(self) -> None:
         self._flush_timer = None
         try:
-            self._write_pending()
+            self._write_pending(wait=False)
         except Exception:
             _LOGGER.exception("writing the event log or output state failed")
 
-    def _write_pending(self) -> None:
+    def _write_pending(self, *, wait: bool = True) -> None:
         dirty, self._dirty_outputs = self._dirty_outputs, {}
         for port_id, port in dirty.items():
             self.persistence.save_output(port_id, port.snapshot())
-        self.persistence.flush_events()
+        self.persistence.flush_events(wait=wait)
 
     def publish_rule(self, rule_id: str, transition: str, cause: Cause) -> None:
         self.bus.publish(
@@ -429,6 +429,32 @@ class Device:
     def state(self, key: SourceKey) -> bool:
         handler = self._state_handlers.get(key[0])
         return handler(key[1]) if handler is not None else False
+
+    def getter(self, key: SourceKey) -> Callable[[], bool]:
+        """A direct accessor for compiled rule conditions, bound to the current runtime object.
+
+        The rule runner recompiles on every configuration change, so binding to the port
+        object (instead of looking it up per evaluation) is safe and saves the lookups on the
+        hot path of every input edge.
+        """
+        kind, ident = key
+        if kind in ("input", "tamper", "armed") and ident in self.inputs:
+            port = self.inputs[ident]
+            if kind == "input":
+                return lambda: port.active
+            if kind == "tamper":
+                return lambda: port.tamper
+            return lambda: port.armed
+        if kind == "output" and ident in self.outputs:
+            out = self.outputs[ident]
+            return lambda: out.active
+        if kind == "vinput" and ident.isdigit() and 1 <= int(ident) <= VIRTUAL_INPUTS:
+            vin = self.virtual_inputs[int(ident) - 1]
+            return lambda: vin.active
+        if kind == "manual":
+            manual = self.manual
+            return lambda: manual.active
+        return lambda: self.state(key)
 
     def register_state(self, kind: str, handler: Callable[[str], bool]) -> None:
         """Let an adapter add a condition source kind (e.g. ``mqtt``)."""

@@ -40,7 +40,8 @@ class Persistence(Protocol):
     def append_event(self, event: Event) -> None:
         """Cheap: buffer the event; :meth:`flush_events` writes the buffer."""
 
-    def flush_events(self) -> None: ...
+    def flush_events(self, *, wait: bool = True) -> None:
+        """Write buffered events; with ``wait=False`` it may hand them to a writer thread."""
 
     def query_events(self, query: EventQuery) -> list[Event]: ...
 
@@ -86,7 +87,7 @@ class MemoryPersistence:
     def append_event(self, event: Event) -> None:
         self.events.append(event)
 
-    def flush_events(self) -> None:
+    def flush_events(self, *, wait: bool = True) -> None:
         return None
 
     def query_events(self, query: EventQuery) -> list[Event]:

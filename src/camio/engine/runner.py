@@ -9,7 +9,7 @@ from camio.core.clock import Timer
 from camio.core.conditions import SourceKey
 from camio.core.events import Cause, Event, EventKind, Topic
 from camio.core.rules import RuleConfig, RuleSet, RuleState, RunMode, Transition
-from camio.engine.actions import ActionContext, ActionRun, executor_for
+from camio.engine.actions import EXECUTORS, ActionContext, ActionRun, executor_for
 
 if TYPE_CHECKING:
     from camio.engine.device import Device
@@ -65,11 +65,15 @@ class RuleRunner:
         rule must not make its relay drop out for an instant).
         """
         old = self.rules.states
-        new = RuleSet(rules)
+        new = RuleSet(rules, self._device)
+        for state in new.states.values():
+            state.follow = self._follows_source(state)
         for rule_id, state in old.items():
             kept = new.states.get(rule_id)
-            if kept is not None and (
-                kept.rule == state.rule or (state.holding and self._keeps_hold(state, kept))
+            if (
+                kept is not None
+                and kept.follow == state.follow
+                and (kept.rule == state.rule or (state.holding and self._keeps_hold(state, kept)))
             ):
                 self._carry(state, kept)
                 continue
@@ -85,9 +89,13 @@ class RuleRunner:
         now = self._device.clock.monotonic_ns()
         for rule_id, state in new.states.items():
             previous = old.get(rule_id)
-            if previous is not None and previous.rule == state.rule:
+            if (
+                previous is not None
+                and previous.rule == state.rule
+                and previous.follow == state.follow
+            ):
                 continue
-            if state.rule.action_mode == "while_active":
+            if state.continuous:
                 self._apply(state, RuleSet.evaluate(state, self._device, None, now), None)
             else:
                 self._prime(state)
@@ -97,10 +105,20 @@ class RuleRunner:
         rule = new.rule
         return (
             rule.enabled
-            and rule.action_mode == "while_active"
+            and new.continuous
             and rule.action == old.rule.action
             and all(c.holds(self._device, None) for c in rule.conditions)
         )
+
+    def _follows_source(self, state: RuleState) -> bool:
+        """A once-rule driving an output configured to follow its source holds it instead."""
+        rule = state.rule
+        if rule.action_mode != "once" or rule.trigger_first:
+            return False
+        if not all(c.stateful for c in rule.conditions):
+            return False
+        executor = EXECUTORS.get(rule.action.kind)
+        return executor is not None and executor.follows_source(rule.action, self._device)
 
     @staticmethod
     def _carry(old: RuleState, new: RuleState) -> None:
@@ -209,18 +227,18 @@ class RuleRunner:
                 executor.start(rule.action, ctx)
             else:
                 executor.stop(rule.action, ctx)
-            self._device.publish_rule(rule.id, transition.value, cause)
+            self._device.publish_rule(rule.id, transition, cause)
         except Exception as exc:
             self._fallback(state, exc, event)
 
     def _run_once(self, state: RuleState, ctx: ActionContext) -> None:
         rule = state.rule
-        previous = self._runs.get(rule.id)
-        if previous is not None and previous.running:
-            if rule.run_mode is RunMode.SINGLE:
-                state.suppressed += 1
-                return
-            if rule.run_mode is RunMode.RESTART:
+        if rule.run_mode is not RunMode.PARALLEL:
+            previous = self._runs.get(rule.id)
+            if previous is not None and previous.running:
+                if rule.run_mode is RunMode.SINGLE:
+                    state.suppressed += 1
+                    return
                 previous.cancel()
         try:
             run = executor_for(rule.action).run(rule.action, ctx)
@@ -231,7 +249,7 @@ class RuleRunner:
             self._runs[rule.id] = run
         else:
             self._runs.pop(rule.id, None)
-        self._device.publish_rule(rule.id, Transition.FIRE.value, ctx.cause)
+        self._device.publish_rule(rule.id, Transition.FIRE, ctx.cause)
 
     def _fallback(self, state: RuleState, exc: BaseException, event: Event | None) -> None:
         rule = state.rule

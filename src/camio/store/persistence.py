@@ -42,7 +42,7 @@ class StorePersistence:
     def append_event(self, event: Event) -> None:
         self.log.append(event)
 
-    def flush_events(self) -> None:
+    def flush_events(self, *, wait: bool = True) -> None:
         self.log.flush()
 
     def query_events(self, query: EventQuery) -> list[Event]:
