@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import yaml
-from cliproc import CLI, Result, Starter, camio, clean_env, free_port
+from daemonproc import CLI, Result, Starter, camio, clean_env, free_port
 
 PASSWORD = "correct-horse-1"
 EVENT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z #(\d+) (\S+) (\S+) ")

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sysproc import Daemon, Starter
+from daemonproc import Daemon, Starter
 
 from camio.core.config import DeviceConfig
 from camio.store.config_store import ConfigStore

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -9,7 +10,8 @@ from aiohttp import web
 from camio.api.context import caller, cause_of, device_of
 from camio.api.errors import BadRequest, read_object
 from camio.core.config import DeviceConfig
-from camio.engine.errors import InvalidRequest
+from camio.engine.device import Device
+from camio.engine.errors import Conflict, InvalidRequest
 from camio.store.users import Role
 
 routes = web.RouteTableDef()
@@ -60,21 +62,35 @@ async def list_rules(request: web.Request) -> web.Response:
     return web.json_response({"rules": [device.rule_status(r.id) for r in device.config.rules]})
 
 
-@routes.post("/api/v1/rules")
-async def create_rule(request: web.Request) -> web.Response:
+async def _create(
+    request: web.Request,
+    noun: str,
+    existing: Callable[[Device], list[str]],
+    put: Callable[[Device, dict[str, Any]], object],
+    status_of: Callable[[Device, str], dict[str, Any]],
+) -> web.Response:
+    """POST a new rule or schedule: 201 with its status, 409 when the id is taken."""
     caller(request, Role.ADMIN)
     device = device_of(request)
     body = await read_object(request)
-    rule_id = body.get("id")
-    if not isinstance(rule_id, str):
-        raise BadRequest("id: a rule needs a string id", status=422)
-    if any(r.id == rule_id for r in device.config.rules):
-        raise web.HTTPConflict(
-            text=f'{{"error": "conflict", "message": "rule {rule_id!s} exists; use PUT"}}',
-            content_type="application/json",
-        )
-    device.put_rule(body)
-    return web.json_response(device.rule_status(rule_id), status=201)
+    item_id = body.get("id")
+    if not isinstance(item_id, str):
+        raise BadRequest(f"id: a {noun} needs a string id", status=422)
+    if item_id in existing(device):
+        raise Conflict(f"{noun} {item_id!r} exists; use PUT to replace it")
+    put(device, body)
+    return web.json_response(status_of(device, item_id), status=201)
+
+
+@routes.post("/api/v1/rules")
+async def create_rule(request: web.Request) -> web.Response:
+    return await _create(
+        request,
+        "rule",
+        lambda device: [r.id for r in device.config.rules],
+        Device.put_rule,
+        Device.rule_status,
+    )
 
 
 @routes.get("/api/v1/rules/{id}")
@@ -122,19 +138,13 @@ async def list_schedules(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/schedules")
 async def create_schedule(request: web.Request) -> web.Response:
-    caller(request, Role.ADMIN)
-    device = device_of(request)
-    body = await read_object(request)
-    sched_id = body.get("id")
-    if not isinstance(sched_id, str):
-        raise BadRequest("id: a schedule needs a string id", status=422)
-    if any(s.id == sched_id for s in device.config.schedules):
-        raise web.HTTPConflict(
-            text=f'{{"error": "conflict", "message": "schedule {sched_id!s} exists; use PUT"}}',
-            content_type="application/json",
-        )
-    device.put_schedule(body)
-    return web.json_response(device.schedule_status(sched_id), status=201)
+    return await _create(
+        request,
+        "schedule",
+        lambda device: [s.id for s in device.config.schedules],
+        Device.put_schedule,
+        Device.schedule_status,
+    )
 
 
 @routes.get("/api/v1/schedules/{id}")

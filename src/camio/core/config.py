@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from camio import __version__
-from camio.core.ports import InputConfig, InterlockGroup, Model, OutputConfig
+from camio.core.ports import InputConfig, InterlockGroup, Model, OutputConfig, TimeZone
 from camio.core.rules import RuleConfig
 from camio.core.schedules import ScheduleConfig
 
@@ -32,16 +31,7 @@ class DeviceIdentity(Model):
     model: Annotated[str, Field(min_length=1, max_length=64)] = "camio-sim"
     serial: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = Field(default_factory=_serial)
     firmware: Annotated[str, Field(min_length=1, max_length=32)] = __version__
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+    timezone: TimeZone = "UTC"
 
 
 class HardwareConfig(Model):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 PORT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -45,6 +46,18 @@ class Circuit(StrEnum):
 TAMPER_CIRCUITS = frozenset({Circuit.CUT, Circuit.SHORT})
 
 NormalState = Literal["open", "closed"]
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA time zone name (``Europe/Berlin``), checked against the system's zone database."""
 
 
 class Model(BaseModel):

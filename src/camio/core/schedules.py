@@ -12,13 +12,13 @@ import datetime as dt
 from collections.abc import Callable
 from functools import cached_property
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 from pydantic import Field, field_validator, model_validator
 
 from camio.core.clock import NS_PER_S, Clock, Timer
-from camio.core.ports import PORT_ID_PATTERN, Model
+from camio.core.ports import PORT_ID_PATTERN, Model, TimeZone
 
 #: Longest single wait on a schedule timer: the wall clock can be stepped (NTP at boot), so a
 #: schedule re-checks at least this often instead of trusting one long monotonic timer.
@@ -65,17 +65,8 @@ class ScheduleConfig(Model):
     id: Annotated[str, Field(pattern=PORT_ID_PATTERN.pattern)]
     name: Annotated[str, Field(min_length=1, max_length=64)]
     kind: Literal["interval", "pulse"] = "interval"
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     entries: Annotated[list[ScheduleEntry], Field(min_length=1, max_length=64)]
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _durations(self) -> ScheduleConfig:

@@ -78,10 +78,14 @@ class EventBus:
         mono_ns: int | None = None,
     ) -> Event:
         """Build an event stamped now (or at ``mono_ns``, e.g. the edge time) without an id."""
+        wall, mono = self._stamp(mono_ns)
+        return Event(topic, source, data, kind, wall, mono, cause, 0, stateful)
+
+    def _stamp(self, mono_ns: int | None) -> tuple[int, int]:
+        """Wall and monotonic time of now, or of the earlier instant ``mono_ns``."""
         now_mono = self._clock.monotonic_ns()
         mono = now_mono if mono_ns is None else mono_ns
-        wall = self._clock.wall_ns() - (now_mono - mono)
-        return Event(topic, source, data, kind, wall, mono, cause, 0, stateful)
+        return self._clock.wall_ns() - (now_mono - mono), mono
 
     def publish(
         self,
@@ -95,9 +99,7 @@ class EventBus:
         mono_ns: int | None = None,
     ) -> Event:
         """Stamp, number and dispatch an event; returns it with its id."""
-        now_mono = self._clock.monotonic_ns()
-        mono = now_mono if mono_ns is None else mono_ns
-        wall = self._clock.wall_ns() - (now_mono - mono)
+        wall, mono = self._stamp(mono_ns)
         if self._next_id > self._reserved and self._reserve_ids is not None:
             self._reserved = self._next_id + ID_BLOCK - 1
             self._reserve_ids(self._reserved)

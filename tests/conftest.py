@@ -1,4 +1,4 @@
-"""Fixtures for the CLI tests: daemons started as subprocesses, always reaped."""
+"""Shared fixtures: ``camio run`` daemons started as subprocesses, always reaped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cliproc import Daemon, Starter, start_daemon
+from daemonproc import Daemon, Starter, start_daemon
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
-"""Run ``camio run`` as a real subprocess for the crash tests (kept apart from the CLI tests'
-helper so each directory runs on its own).
+"""Run the ``camio`` command as a real subprocess: the daemon and one-shot commands.
+
+Shared by the CLI tests and the crash tests (``tests/conftest.py`` puts this folder on the
+import path and provides the ``daemons`` fixture).
 
 The daemon listens on a loopback port; its banner is read from its stdout until the
 "listening on" line (and the rest of the banner after it). Its stderr goes to a file, so a
@@ -13,6 +15,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +34,48 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+
+
+async def camio(
+    *args: str,
+    data: Path | None = None,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Result:
+    """Run one ``camio`` command to completion (20 s at most)."""
+    argv = [*CLI, *args]
+    if data is not None:
+        argv += ["--data", str(data)]
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env or clean_env(),
+    )
+    try:
+        async with asyncio.timeout(20):
+            out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return Result(proc.returncode, out.decode(), err.decode())
 
 
 @dataclass
