@@ -26,8 +26,10 @@ import camio.actions  # noqa: F401  (registers the action kinds)
 from camio import __version__
 from camio.api.app import build_api
 from camio.api.auth import Authenticator
+from camio.api.session_routes import SetupCode
 from camio.core.clock import SystemClock
 from camio.core.config import DeviceConfig
+from camio.core.events import Cause
 from camio.engine.device import Device
 from camio.hardware.sim import SimDriver
 from camio.store.atomic import atomic_write_bytes
@@ -142,6 +144,7 @@ class CamioApp:
         self._runner: web.AppRunner | None = None
         self._lock_fd: int | None = None
         self.port: int | None = None
+        self._setup_code: SetupCode | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -179,7 +182,8 @@ class CamioApp:
         device.start()
         self.device = device
         authenticator = Authenticator(users, realm="camio", local_token=token, on_event=self._audit)
-        app = build_api(device, authenticator)
+        self._setup_code = SetupCode() if users.count() == 0 else None
+        app = build_api(device, authenticator, setup_code=self._setup_code)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)
@@ -217,7 +221,17 @@ class CamioApp:
         _LOGGER.info("created administrator %r from the environment", name)
 
     def _audit(self, kind: str, data: dict[str, Any]) -> None:
+        """Failed and throttled logins of every entry point go to the audit log."""
         _LOGGER.warning("auth %s: %s", kind, data)
+        if self.device is None:
+            return
+        remote = data.get("remote")
+        cause = Cause("api", client=str(remote) if remote else None)
+        action = "login_throttled" if kind == "auth.throttled" else "login_failed"
+        details = {k: v for k, v in data.items() if k in ("scheme", "user", "reason", "realm")}
+        if "user" in details:
+            details["username"] = details.pop("user")
+        self.device.audit(action, cause, **details)
 
     def _write_run_file(self) -> None:
         info = {"url": self.url, "pid": os.getpid(), "version": __version__}
@@ -233,9 +247,11 @@ class CamioApp:
         print(f"  listening on {self.url}  (API: {self.url}/api/v1/ports)", file=self._out)
         print(f"  data in {self.settings.data_dir.resolve()}", file=self._out)
         if users.count() == 0:
+            code = self._setup_code.code if self._setup_code else "(restart to get one)"
             print(
-                "  no account yet (there is no default password). Create the administrator:\n"
-                f"    camio user add admin --role admin --data {self.settings.data_dir}\n"
+                "  no account yet (there is no default password). Create the administrator\n"
+                f"  in the browser at {self.url}/ with the one-time setup code {code}\n"
+                f"  or: camio user add admin --role admin --data {self.settings.data_dir}\n"
                 "  or start with CAMIO_ADMIN_USER and CAMIO_ADMIN_PASSWORD set.",
                 file=self._out,
             )

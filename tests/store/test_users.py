@@ -3,12 +3,14 @@ passwords encrypted at rest, equal work for unknown users."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import stat
 from collections.abc import Iterator
 from dataclasses import FrozenInstanceError
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -248,21 +250,60 @@ def test_verify(store: UserStore) -> None:
     assert store.password_of("nobody") is None
 
 
-def test_unknown_user_costs_the_same_work(user_conn: sqlite3.Connection, data_dir: Path) -> None:
+def test_unknown_user_costs_the_same_work(
+    user_conn: sqlite3.Connection, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A login check costs one scrypt, a Digest lookup one decryption, whoever is asked."""
     box = CountingBox(data_dir)
     store = UserStore(user_conn, box)
     store.add("alice", PASSWORD, Role.ADMIN)
+    store.verify("nobody", PASSWORD)  # the dummy hash is made once, on first need
+    scrypts = 0
+    real_scrypt = hashlib.scrypt
+
+    def counting_scrypt(*args: Any, **kwargs: Any) -> bytes:
+        nonlocal scrypts
+        scrypts += 1
+        return real_scrypt(*args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "scrypt", counting_scrypt)
     for call in (
         lambda: store.verify("alice", PASSWORD),
         lambda: store.verify("alice", "wrong password"),
         lambda: store.verify("nobody", PASSWORD),
         lambda: store.verify("y" * 500, PASSWORD),
-        lambda: store.password_of("alice"),
-        lambda: store.password_of("nobody"),
     ):
-        before = box.decrypts
+        before = scrypts
         call()
+        assert scrypts - before == 1
+    for lookup in (lambda: store.password_of("alice"), lambda: store.password_of("nobody")):
+        before = box.decrypts
+        lookup()
         assert box.decrypts - before == 1
+
+
+def test_login_hash_is_scrypt_and_changes_with_the_password(
+    store: UserStore, user_conn: sqlite3.Connection
+) -> None:
+    store.add("alice", PASSWORD, Role.ADMIN)
+    (first,) = user_conn.execute("SELECT pw_hash FROM users").fetchone()
+    assert first.startswith("scrypt$") and PASSWORD not in first
+    stamp = store.credential("alice")
+    store.set_password("alice", "another password")
+    assert store.credential("alice") != stamp
+    assert store.verify("alice", PASSWORD) is None
+    assert store.verify("alice", "another password") is not None
+
+
+def test_a_user_from_before_the_hash_gets_one_at_login(
+    store: UserStore, user_conn: sqlite3.Connection
+) -> None:
+    store.add("alice", PASSWORD, Role.ADMIN)
+    with user_conn:
+        user_conn.execute("UPDATE users SET pw_hash = NULL")
+    assert store.verify("alice", PASSWORD) is not None
+    (upgraded,) = user_conn.execute("SELECT pw_hash FROM users").fetchone()
+    assert upgraded.startswith("scrypt$")
 
 
 def test_passwords_encrypted_at_rest(

@@ -1,29 +1,81 @@
-"""The native REST API application: routes, authentication, JSON errors."""
+"""The device's HTTP application: native API, account routes, web interface, security."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable
+
 from aiohttp import web
 
-from camio.api import config_routes, device_routes, events, ports
+from camio.api import (
+    config_routes,
+    device_routes,
+    events,
+    ports,
+    session_routes,
+    users_routes,
+)
 from camio.api.auth import Authenticator, auth_middleware
-from camio.api.context import DEVICE
+from camio.api.context import AUTHENTICATOR, DEVICE, SESSIONS, USERS
 from camio.api.errors import error_middleware
+from camio.api.headers import security_headers
+from camio.api.session_routes import SETUP, SetupCode
+from camio.api.sessions import SessionManager
 from camio.engine.device import Device
 
 PUBLIC_PATHS = frozenset({"/api/v1/health"})
 
+#: Route tables of optional modules, added when present (each one is a folder's concern).
+_OPTIONAL_ROUTES = ("camio.api.openapi_routes", "camio.api.system_routes", "camio.web.routes")
 
-def build_api(device: Device, authenticator: Authenticator) -> web.Application:
-    """An aiohttp application serving ``/api/v1`` for ``device``.
+
+def _optional_tables() -> Iterable[web.RouteTableDef]:
+    for name in _OPTIONAL_ROUTES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        yield module.routes
+
+
+def build_api(
+    device: Device,
+    authenticator: Authenticator,
+    *,
+    sessions: SessionManager | None = None,
+    setup_code: SetupCode | None = None,
+) -> web.Application:
+    """The aiohttp application serving the API and the web interface for ``device``.
 
     The error middleware sits outside authentication so that auth refusals and unknown routes
-    get the same JSON shape as every other error.
+    get the same JSON shape as every other error; security headers go on every response.
     """
+    sessions = sessions or SessionManager(authenticator.users)
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware(authenticator, public_paths=PUBLIC_PATHS)],
+        middlewares=[
+            error_middleware,
+            auth_middleware(authenticator, public_paths=PUBLIC_PATHS, sessions=sessions),
+        ],
         client_max_size=1 << 20,
     )
     app[DEVICE] = device
-    for table in (ports.routes, config_routes.routes, events.routes, device_routes.routes):
+    app[USERS] = authenticator.users
+    app[AUTHENTICATOR] = authenticator
+    app[SESSIONS] = sessions
+    if setup_code is not None:
+        app[SETUP] = setup_code
+    tables = [
+        ports.routes,
+        config_routes.routes,
+        events.routes,
+        device_routes.routes,
+        session_routes.routes,
+        users_routes.routes,
+        *_optional_tables(),
+    ]
+    for table in tables:
         app.add_routes(table)
+    app.on_response_prepare.append(security_headers)
     return app

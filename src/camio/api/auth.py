@@ -47,6 +47,8 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict
 
+from camio.api.sessions import COOKIE, CSRF_HEADER, Session, SessionManager, csrf_ok
+from camio.api.spec import spec_of
 from camio.store.users import Role, User, UserStore
 
 __all__ = [
@@ -637,6 +639,8 @@ class Throttled:
 AuthOutcome = Authenticated | Unauthorized | Throttled
 
 _MSG_REQUIRED: Final = "authentication required"
+_LOGIN_CACHE_NS: Final = 600 * NS_PER_S
+_LOGIN_CACHE_SIZE: Final = 256
 _MSG_MALFORMED: Final = "malformed Authorization header"
 _MSG_INVALID: Final = "invalid credentials"
 _NAME_SAFE_RE: Final = re.compile(r"[^A-Za-z0-9._-]")
@@ -686,6 +690,15 @@ class Authenticator:
         self._nonces = NonceManager(now_ns=now_ns, lifetime_ns=nonce_lifetime_ns)
         self._nc_tracker = NonceCountTracker(lifetime_ns=nonce_lifetime_ns)
         self.throttle = throttle if throttle is not None else FailureThrottle(now_ns=now_ns)
+        # Per account as well as per client, so a spread-out guessing attack on one account
+        # is slowed too. Requests without credentials never count (Digest clients always start
+        # that way), so a client's first unauthenticated request is never held against it.
+        self.user_throttle = FailureThrottle(now_ns=now_ns, max_failures=10)
+        # Basic sends the password with every request and the login hash is deliberately slow:
+        # a verified (name, password) is remembered with the user's credential stamp, so the
+        # next request costs a lookup, and a password change anywhere invalidates it.
+        self._login_cache: OrderedDict[bytes, tuple[str, int]] = OrderedDict()
+        self._cache_key = secrets.token_bytes(32)
         # Opaque is echoed back by clients; it carries no meaning, a constant per process is
         # enough to tell our challenges from another server's.
         self._opaque = secrets.token_hex(16)
@@ -751,10 +764,45 @@ class Authenticator:
         if not self.allow_basic:
             # Not a guess, just a client that prefers Basic: challenge it for Digest.
             return Unauthorized("Basic authentication is disabled here; use Digest")
-        user = self.users.verify(creds.username, creds.password)
+        return self.check_password(creds.username, creds.password, client, remote, "basic")
+
+    def check_password(
+        self, username: str, password: str, client: str, remote: str | None, scheme: str
+    ) -> AuthOutcome:
+        """Verify a name and password (Basic, or the web login form), with both throttles."""
+        user_key = _safe_name(username).lower()
+        wait_ns = self.user_throttle.retry_after_ns(user_key)
+        if wait_ns > 0:
+            return Throttled(retry_after_s=max(1, math.ceil(wait_ns / NS_PER_S)))
+        cache_key = hmac.new(
+            self._cache_key, f"{username}\0{password}".encode("utf-8", "replace"), "sha256"
+        ).digest()
+        cached = self._login_cache.get(cache_key)
+        now = self._now_ns()
+        if cached is not None and cached[1] > now:
+            credential = self.users.credential(username)
+            if credential is not None and hmac.compare_digest(credential[1], cached[0]):
+                return self._succeed(client, credential[0])
+            del self._login_cache[cache_key]
+        user = self.users.verify(username, password)
         if user is None:
-            return self._fail(client, remote, "basic", creds.username, "bad_credentials")
+            self.user_throttle.record_failure(user_key)
+            return self._fail(client, remote, scheme, username, "bad_credentials")
+        credential = self.users.credential(user.name)
+        if credential is not None:
+            self._login_cache[cache_key] = (credential[1], now + _LOGIN_CACHE_NS)
+            while len(self._login_cache) > _LOGIN_CACHE_SIZE:
+                self._login_cache.popitem(last=False)
+        self.user_throttle.record_success(user_key)
         return self._succeed(client, user)
+
+    def login(self, username: str, password: str, remote: str | None) -> AuthOutcome:
+        """The web login form: the same checks and throttles as Basic, for one request."""
+        client = client_key(remote)
+        wait_ns = self.throttle.retry_after_ns(client)
+        if wait_ns > 0:
+            return Throttled(retry_after_s=max(1, math.ceil(wait_ns / NS_PER_S)))
+        return self.check_password(username, password, client, remote, "form")
 
     def _digest(
         self,
@@ -838,7 +886,7 @@ class Authenticator:
         backoff_ns = self.throttle.record_failure(client)
         data: dict[str, object] = {
             "remote": remote,
-            "scheme": scheme if scheme in ("basic", "digest", "bearer") else "other",
+            "scheme": scheme if scheme in ("basic", "digest", "bearer", "form") else "other",
             "user": None if username is None else _safe_name(username),
             "reason": reason,
             "realm": self.realm,
@@ -950,21 +998,72 @@ class JSONTooManyRequests(web.HTTPTooManyRequests):
         )
 
 
+SESSION_KEY: Final = web.RequestKey("session", Session)
+_UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _from_browser_script(request: web.Request) -> bool:
+    """A fetch/XHR from a page (not a navigation): its 401 must not carry Basic/Digest
+    challenges, or the browser would pop up its own login dialog over the web interface."""
+    return request.headers.get("Sec-Fetch-Dest") == "empty" or COOKIE in request.cookies
+
+
+def _cross_origin(request: web.Request) -> bool:
+    """A state-changing request a browser sent from another site (``Origin`` names another
+    host): refused even with valid credentials, since a browser may attach cached Basic
+    credentials or the session cookie on its own."""
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is None or origin == "null":
+        return origin == "null"
+    return urlsplit(origin).netloc.lower() != request.host.lower()
+
+
 def auth_middleware(
-    authenticator: Authenticator, *, public_paths: frozenset[str] = frozenset()
+    authenticator: Authenticator,
+    *,
+    public_paths: frozenset[str] = frozenset(),
+    sessions: SessionManager | None = None,
 ) -> Middleware:
     """An aiohttp middleware that authenticates every request and sets ``request["user"]``.
 
-    Paths in ``public_paths`` (exact match on the decoded path, e.g. ``/api/health`` or the
-    first-start setup page) pass without credentials and without a user. Everything else is
-    refused unless authenticated: fail closed, so a new route is never public by accident.
+    A route is public when its :class:`~camio.api.spec.RouteSpec` says ``role=None`` (or its
+    path is in ``public_paths``); everything else is refused unless authenticated: fail
+    closed, so a new route, or one without a spec, is never public by accident.
+
+    Credentials: the ``Authorization`` header (Basic, Digest, the local Bearer token) or the
+    session cookie. A state-changing request on a session must carry the session's CSRF token
+    in ``X-CSRF-Token``; any state-changing request from another origin is refused.
     """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in public_paths:
+        route_spec = spec_of(request.match_info.handler)
+        public = request.path in public_paths or (
+            route_spec is not None and route_spec.role is None
+        )
+        unsafe = request.method in _UNSAFE_METHODS
+        if unsafe and _cross_origin(request):
+            raise JSONForbidden("cross-origin request refused")
+        if public:
             return await handler(request)
-        request[USER_KEY] = authenticator.check_request(request)
+        token = request.cookies.get(COOKIE)
+        if sessions is not None and token and hdrs.AUTHORIZATION not in request.headers:
+            resolved = sessions.resolve(token)
+            if resolved is None:
+                raise JSONUnauthorized("session expired; log in again")
+            session, user = resolved
+            csrf_needed = route_spec is None or route_spec.csrf
+            if unsafe and csrf_needed and not csrf_ok(session, request.headers.get(CSRF_HEADER)):
+                raise JSONForbidden(f"missing or wrong {CSRF_HEADER} header")
+            request[USER_KEY] = user
+            request[SESSION_KEY] = session
+            return await handler(request)
+        try:
+            request[USER_KEY] = authenticator.check_request(request)
+        except JSONUnauthorized as exc:
+            if _from_browser_script(request):
+                exc.headers.popall(hdrs.WWW_AUTHENTICATE, None)
+            raise
         return await handler(request)
 
     return middleware

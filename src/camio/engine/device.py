@@ -414,6 +414,18 @@ class Device:
             cause=cause,
         )
 
+    def audit(self, action: str, cause: Cause, **data: Any) -> None:
+        """Record who did what (logins, configuration, manual control) in the event log as
+        ``audit/<action>``; never pass secrets in ``data``."""
+        self.bus.publish(
+            f"audit/{action}",
+            cause.user or "anonymous",
+            data,
+            kind=EventKind.PULSE,
+            stateful=False,
+            cause=cause,
+        )
+
     def publish_rule_failure(self, rule_id: str, error: str, cause: Cause) -> None:
         self.bus.publish(
             Topic.RULE_FAILED,
@@ -482,8 +494,12 @@ class Device:
             raise NotFound(f"no output port {port_id!r}")
         return port
 
-    def port_status(self, port_id: str) -> dict[str, Any]:
-        """The JSON shape of a port: id, name, direction, active, circuit, cause, and more."""
+    def port_status(self, port_id: str, *, dump_config: bool = True) -> dict[str, Any]:
+        """The JSON shape of a port: id, name, direction, active, circuit, cause, and more.
+
+        With ``dump_config=False`` the ``config`` entry is the port's configuration model
+        itself, for a caller that serializes through a model anyway (the API's hot path).
+        """
         if port_id in self.inputs:
             inp = self.inputs[port_id]
             return {
@@ -499,7 +515,7 @@ class Device:
                 "tamper": inp.tamper,
                 "debouncing": inp.debouncing,
                 "supervised": inp.config.supervised,
-                "config": inp.config.model_dump(mode="json"),
+                "config": inp.config.model_dump(mode="json") if dump_config else inp.config,
             }
         out = self.output(port_id)
         return {
@@ -517,11 +533,11 @@ class Device:
             "remaining_ms": out.remaining_ms(),
             "holds": sorted(out.holds),
             "sequence_running": out.sequence_running,
-            "config": out.config.model_dump(mode="json"),
+            "config": out.config.model_dump(mode="json") if dump_config else out.config,
         }
 
-    def ports_status(self) -> list[dict[str, Any]]:
-        return [self.port_status(pid) for pid in self.port_ids()]
+    def ports_status(self, *, dump_config: bool = True) -> list[dict[str, Any]]:
+        return [self.port_status(pid, dump_config=dump_config) for pid in self.port_ids()]
 
     def read_input_counters(self, port_id: str, *, reset: bool = True) -> InputCounters:
         """``input.txt`` counters; reading resets last/pulse and never changes an output."""

@@ -9,9 +9,11 @@ plaintext on the device side; see :mod:`camio.store.secrets` for that trade-off.
 
 from __future__ import annotations
 
+import base64
 import builtins
 import hashlib
 import hmac
+import os
 import re
 import sqlite3
 import time
@@ -94,10 +96,64 @@ _SCHEMA = (
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the ``users`` table and its index if they do not exist yet (idempotent)."""
+    """Create the ``users`` table and its index if they do not exist yet (idempotent).
+
+    Databases made before the login hash existed get the ``pw_hash`` column here; their
+    users get a hash at their next successful login (:meth:`UserStore.verify`).
+    """
     with conn:
         for statement in _SCHEMA:
             conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+        if "pw_hash" not in columns:
+            conn.execute("ALTER TABLE users ADD COLUMN pw_hash TEXT")
+
+
+# scrypt (RFC 7914) with N=2^14, r=8, p=1: about 16 MiB and tens of milliseconds per check,
+# the interactive-login parameters. OpenSSL allocates the 16 MiB with mmap, so it goes back
+# to the system after each check instead of growing the idle daemon.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 1 << 14, 8, 1
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """A scrypt hash for login checks: ``scrypt$N$r$p$salt$hash`` (base64 parts)."""
+    salt = salt if salt is not None else os.urandom(16)
+    digest = hashlib.scrypt(
+        password.encode("utf-8"),
+        salt=salt,
+        n=_SCRYPT_N,
+        r=_SCRYPT_R,
+        p=_SCRYPT_P,
+        maxmem=_SCRYPT_MAXMEM,
+        dklen=32,
+    )
+    b64 = base64.b64encode
+    return (
+        f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}$"
+        f"{b64(salt).decode()}${b64(digest).decode()}"
+    )
+
+
+def check_password_hash(encoded: str, password: str) -> bool:
+    """Whether ``password`` matches a :func:`hash_password` string (constant-time)."""
+    try:
+        scheme, n, r, p, salt, digest = encoded.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=_SCRYPT_MAXMEM,
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
 
 
 def validate_name(name: str) -> None:
@@ -164,6 +220,7 @@ class UserStore:
         ensure_schema(conn)
         # Decrypted in place of a real password for unknown users (equal work, see above).
         self._dummy_enc = box.encrypt(random_token(24))
+        self._dummy_pw_hash: str | None = None
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -175,6 +232,7 @@ class UserStore:
         role = _coerce_role(role)
         user = User(name=name, role=role, created_wall_ns=self._wall_ns())
         enc = self._box.encrypt(password)
+        pw_hash = hash_password(password)
         try:
             with self._conn:
                 clash = self._conn.execute(
@@ -183,9 +241,9 @@ class UserStore:
                 if clash is not None:
                     raise UserError(f"user {clash[0]!r} already exists")
                 self._conn.execute(
-                    "INSERT INTO users (name, role, password_enc, created_wall_ns)"
-                    " VALUES (?, ?, ?, ?)",
-                    (name, role.value, enc, user.created_wall_ns),
+                    "INSERT INTO users (name, role, password_enc, created_wall_ns, pw_hash)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (name, role.value, enc, user.created_wall_ns, pw_hash),
                 )
         except sqlite3.IntegrityError:
             raise UserError(f"user {name!r} already exists") from None
@@ -208,9 +266,11 @@ class UserStore:
         """Replace a user's password."""
         validate_password(password)
         enc = self._box.encrypt(password)
+        pw_hash = hash_password(password)
         with self._conn:
             cur = self._conn.execute(
-                "UPDATE users SET password_enc = ? WHERE name = ?", (enc, name)
+                "UPDATE users SET password_enc = ?, pw_hash = ? WHERE name = ?",
+                (enc, pw_hash, name),
             )
         if cur.rowcount == 0:
             raise UserError(f"no such user {name!r}")
@@ -280,11 +340,60 @@ class UserStore:
         return User(row[0], Role(row[1]), row[2]), self._box.decrypt(row[3])
 
     def verify(self, name: str, password: str) -> User | None:
-        """The user if ``password`` is theirs, else None (wrong password or unknown user)."""
-        user, stored = self._lookup(name)
+        """The user if ``password`` is theirs, else None (wrong password or unknown user).
+
+        Checked against the scrypt hash (a strong, slow hash: this is the login check); an
+        unknown name costs one scrypt too, so timing does not reveal which names exist. A user
+        from before the hash existed is checked against the stored secret once and gets a
+        hash on success.
+        """
         candidate = password if isinstance(password, str) else ""
-        ok = hmac.compare_digest(_digest(stored), _digest(candidate))
-        return user if ok and user is not None else None
+        row = None
+        if isinstance(name, str) and len(name) <= NAME_MAX_LEN:
+            row = self._conn.execute(
+                "SELECT name, role, created_wall_ns, password_enc, pw_hash FROM users"
+                " WHERE name = ?",
+                (name,),
+            ).fetchone()
+        if row is None:
+            check_password_hash(self._dummy_hash(), candidate)
+            return None
+        user = User(row[0], Role(row[1]), row[2])
+        if row[4]:
+            return user if check_password_hash(row[4], candidate) else None
+        stored = self._box.decrypt(row[3])
+        if not hmac.compare_digest(_digest(stored), _digest(candidate)):
+            return None
+        with self._conn:
+            self._conn.execute(
+                "UPDATE users SET pw_hash = ? WHERE name = ? AND pw_hash IS NULL",
+                (hash_password(candidate), user.name),
+            )
+        return user
+
+    def _dummy_hash(self) -> str:
+        if self._dummy_pw_hash is None:
+            self._dummy_pw_hash = hash_password(random_token(24))
+        return self._dummy_pw_hash
+
+    def credential(self, name: str) -> tuple[User, str] | None:
+        """The user and a stamp of their current credentials (one cheap lookup).
+
+        The stamp changes whenever the password does, from this process or another (the
+        CLI): sessions and the login cache compare it on every request, so changing a
+        password ends every session and cached login at once.
+        """
+        if not isinstance(name, str) or len(name) > NAME_MAX_LEN:
+            return None
+        row = self._conn.execute(
+            "SELECT name, role, created_wall_ns, password_enc, pw_hash FROM users"
+            " WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            return None
+        stamp = row[4] or hashlib.sha256(row[3].encode()).hexdigest()
+        return User(row[0], Role(row[1]), row[2]), stamp
 
     def password_of(self, name: str) -> str | None:
         """The plaintext password, for Digest and WS-Security verification; None if unknown.
