@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sqlite3
+import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +27,24 @@ import camio.actions  # noqa: F401  (registers the action kinds)
 from camio import __version__
 from camio.api.app import build_api
 from camio.api.auth import Authenticator
+from camio.api.redirect import HTTP_POLICY, HttpPolicy
 from camio.api.session_routes import SetupCode
+from camio.api.system_routes import SYSTEM, SystemHooks
 from camio.core.clock import SystemClock
 from camio.core.config import DeviceConfig
-from camio.core.events import Cause
+from camio.core.events import Cause, Event, Topic
 from camio.engine.device import Device
 from camio.hardware.sim import SimDriver
 from camio.store.atomic import atomic_write_bytes
+from camio.store.certs import (
+    CERT_FILE,
+    KEY_FILE,
+    certificate_info,
+    ensure_certificate,
+    install_certificate,
+    server_context,
+    tls_dir,
+)
 from camio.store.config_store import ConfigStore
 from camio.store.db import open_database
 from camio.store.persistence import StorePersistence
@@ -43,6 +55,7 @@ _LOGGER = logging.getLogger("camio")
 
 DEFAULT_DATA = Path("camio-data")
 DEFAULT_LISTEN = ("127.0.0.1", 8080)
+DEFAULT_HTTPS_PORT = 8443
 TOKEN_FILE = "cli-token"
 RUN_FILE = "run.json"
 LOCK_FILE = "daemon.lock"
@@ -58,10 +71,24 @@ class Settings:
     config_path: Path | None = None
     host: str = DEFAULT_LISTEN[0]
     port: int = DEFAULT_LISTEN[1]
+    #: HTTPS listener; None = the HTTP host on port 8443 (on an ephemeral port when the HTTP
+    #: port is 0, as in tests); ``https_off`` turns HTTPS off whatever the configuration says.
+    https_host: str | None = None
+    https_port: int | None = None
+    https_off: bool = False
+    #: The HTTP address was given explicitly (``--listen``): it serves plain HTTP whatever
+    #: the configured HTTP mode, so scripts that speak only HTTP keep working.
+    explicit_listen: bool = False
 
     @property
     def config_file(self) -> Path:
         return self.config_path or self.data_dir / "config.yaml"
+
+    def https_address(self) -> tuple[str, int]:
+        host = self.https_host or self.host
+        if self.https_port is not None:
+            return host, self.https_port
+        return host, 0 if self.port == 0 else DEFAULT_HTTPS_PORT
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -144,6 +171,11 @@ class CamioApp:
         self._runner: web.AppRunner | None = None
         self._lock_fd: int | None = None
         self.port: int | None = None
+        self.https_port: int | None = None
+        self._http_site: web.TCPSite | None = None
+        self._https_site: web.TCPSite | None = None
+        self._ssl_context: ssl.SSLContext | None = None
+        self._policy = HttpPolicy()
         self._setup_code: SetupCode | None = None
 
     async def start(self) -> None:
@@ -184,28 +216,96 @@ class CamioApp:
         authenticator = Authenticator(users, realm="camio", local_token=token, on_event=self._audit)
         self._setup_code = SetupCode() if users.count() == 0 else None
         app = build_api(device, authenticator, setup_code=self._setup_code)
+        app[SYSTEM] = SystemHooks(
+            tls_info=lambda: certificate_info(data_dir),
+            install_tls=self._install_tls,
+            https_port=lambda: self.https_port,
+        )
+        app[HTTP_POLICY] = self._policy
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.host, settings.port, reuse_address=True)
         try:
-            await site.start()
-        except OSError as exc:
+            await self._reconcile_listeners()
+        except StartupError:
             await self.stop()
-            raise StartupError(
-                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
-            ) from None
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else settings.port
+            raise
+        device.subscribe(self._on_event, replay_state=False)
         self._write_run_file()
         self._announce(users)
 
+    async def _start_site(
+        self, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    ) -> tuple[web.TCPSite, int]:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=ssl_context)
+        try:
+            await site.start()
+        except OSError as exc:
+            scheme = "HTTPS" if ssl_context else "HTTP"
+            raise StartupError(
+                f"cannot listen ({scheme}) on {host}:{port}: {exc.strerror}"
+            ) from None
+        sockets = getattr(site._server, "sockets", None) or []
+        return site, sockets[0].getsockname()[1] if sockets else port
+
+    async def _reconcile_listeners(self) -> None:
+        """Start or stop the HTTP and HTTPS listeners to match the configuration."""
+        assert self.device is not None
+        settings = self.settings
+        network = self.device.config.network
+        want_https = network.https and not settings.https_off
+        if want_https and self._https_site is None:
+            host, port = settings.https_address()
+            cert, key = ensure_certificate(settings.data_dir, [host, "localhost"])
+            self._ssl_context = server_context(cert, key)
+            self._https_site, self.https_port = await self._start_site(
+                host, port, self._ssl_context
+            )
+        elif not want_https and self._https_site is not None:
+            await self._https_site.stop()
+            self._https_site, self.https_port = None, None
+        http_off = network.http_mode == "off" and self.https_port is not None
+        want_http = settings.explicit_listen or not http_off
+        if want_http and self._http_site is None:
+            self._http_site, self.port = await self._start_site(settings.host, settings.port)
+        elif not want_http and self._http_site is not None:
+            await self._http_site.stop()
+            self._http_site = None
+        redirect = network.http_mode == "redirect" and self.https_port is not None
+        self._policy.redirect_to_port = self.https_port if redirect else None
+        exempt = {self.port} if settings.explicit_listen and self.port is not None else set()
+        self._policy.exempt_ports = frozenset(exempt)
+
+    def _on_event(self, event: Event) -> None:
+        if event.topic == Topic.CONFIG_CHANGED and self.device is not None:
+            self.device.spawn(self._reconcile_listeners())
+
+    def _install_tls(self, cert_pem: str, key_pem: str) -> dict[str, Any]:
+        """Replace the certificate; new connections use it at once."""
+        info: dict[str, Any] = install_certificate(self.settings.data_dir, cert_pem, key_pem)
+        if self._ssl_context is not None:
+            folder = tls_dir(self.settings.data_dir)
+            self._ssl_context.load_cert_chain(folder / CERT_FILE, folder / KEY_FILE)
+        return info
+
     @property
     def url(self) -> str:
+        """The plain-HTTP URL (or the HTTPS one when plain HTTP is off)."""
+        if self._http_site is None and self.https_url:
+            return self.https_url
         host = self.settings.host
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def https_url(self) -> str | None:
+        if self.https_port is None:
+            return None
+        host = self.settings.https_address()[0]
+        if ":" in host:
+            host = f"[{host}]"
+        return f"https://{host}:{self.https_port}"
 
     def _bootstrap_admin(self, users: UserStore) -> None:
         """No default account: an automated install may create the first admin from the
@@ -234,7 +334,12 @@ class CamioApp:
         self.device.audit(action, cause, **details)
 
     def _write_run_file(self) -> None:
-        info = {"url": self.url, "pid": os.getpid(), "version": __version__}
+        info = {
+            "url": self.url,
+            "https_url": self.https_url,
+            "pid": os.getpid(),
+            "version": __version__,
+        }
         atomic_write_bytes(self.settings.data_dir / RUN_FILE, json.dumps(info).encode(), mode=0o600)
 
     def _announce(self, users: UserStore) -> None:
@@ -245,6 +350,11 @@ class CamioApp:
             file=self._out,
         )
         print(f"  listening on {self.url}  (API: {self.url}/api/v1/ports)", file=self._out)
+        if self.https_url and self.https_url != self.url:
+            print(
+                f"  HTTPS on {self.https_url}  (self-signed until you upload a certificate)",
+                file=self._out,
+            )
         print(f"  data in {self.settings.data_dir.resolve()}", file=self._out)
         if users.count() == 0:
             code = self._setup_code.code if self._setup_code else "(restart to get one)"
@@ -265,6 +375,7 @@ class CamioApp:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self._http_site = self._https_site = None
         if self._persistence is not None:
             self._persistence.close()
         if self._conn is not None:

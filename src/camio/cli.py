@@ -56,12 +56,24 @@ def _run_async(coro: Coroutine[Any, Any, int]) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        host, port = parse_listen(args.listen)
+        host, port = parse_listen(args.listen or "127.0.0.1:8080")
+        https_host, https_port = None, None
+        if args.https_listen not in (None, "off"):
+            https_host, https_port = parse_listen(args.https_listen)
     except ValueError as exc:
         print(f"camio: {exc}", file=sys.stderr)
         return 2
     _ensure_actions()
-    settings = Settings(data_dir=args.data, config_path=args.config, host=host, port=port)
+    settings = Settings(
+        data_dir=args.data,
+        config_path=args.config,
+        host=host,
+        port=port,
+        https_host=https_host,
+        https_port=https_port,
+        https_off=args.https_listen == "off",
+        explicit_listen=args.listen is not None,
+    )
     try:
         return asyncio.run(serve(settings))
     except ConfigFileError as exc:
@@ -304,7 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--config", type=Path, default=None, help="configuration file (default: DATA/config.yaml)"
     )
-    run.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT for HTTP")
+    run.add_argument(
+        "--listen",
+        default=None,
+        help="HOST:PORT for plain HTTP (default 127.0.0.1:8080); given explicitly, it serves "
+        "plain HTTP whatever the configured HTTP mode",
+    )
+    run.add_argument(
+        "--https-listen",
+        default=None,
+        help="HOST:PORT for HTTPS (default: the HTTP host, port 8443), or 'off'",
+    )
     run.set_defaults(func=cmd_run)
 
     user = sub.add_parser("user", help="manage accounts (no default account exists)")

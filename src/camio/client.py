@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -68,10 +69,22 @@ class DaemonClient:
                 token = None
         return cls(url, token=token, user=user, password=password)
 
+    def _session(self) -> aiohttp.ClientSession:
+        """A session for the daemon. Its HTTPS certificate is self-signed until the user
+        uploads one, so on this machine (loopback) it is not checked: the local token only
+        works from loopback anyway, and nothing crosses a network."""
+        host = urlsplit(self.url).hostname or ""
+        loopback = host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+        if self.url.startswith("https://") and loopback:
+            return aiohttp.ClientSession(
+                headers=self._headers, connector=aiohttp.TCPConnector(ssl=False)
+            )
+        return aiohttp.ClientSession(headers=self._headers)
+
     async def request(self, method: str, path: str, body: Any = None) -> Any:
         try:
             async with (
-                aiohttp.ClientSession(headers=self._headers) as session,
+                self._session() as session,
                 session.request(
                     method,
                     self.url + path,
@@ -93,7 +106,7 @@ class DaemonClient:
         ws_url = self.url.replace("http", "ws", 1) + path
         try:
             async with (
-                aiohttp.ClientSession(headers=self._headers) as session,
+                self._session() as session,
                 session.ws_connect(ws_url, heartbeat=30) as ws,
             ):
                 async for msg in ws:

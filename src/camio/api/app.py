@@ -15,10 +15,12 @@ from camio.api import (
     session_routes,
     users_routes,
 )
+from camio.api.audit import audit_middleware
 from camio.api.auth import Authenticator, auth_middleware
 from camio.api.context import AUTHENTICATOR, DEVICE, SESSIONS, USERS
 from camio.api.errors import error_middleware
 from camio.api.headers import security_headers
+from camio.api.redirect import redirect_middleware
 from camio.api.session_routes import SETUP, SetupCode
 from camio.api.sessions import SessionManager
 from camio.engine.device import Device
@@ -55,8 +57,10 @@ def build_api(
     sessions = sessions or SessionManager(authenticator.users)
     app = web.Application(
         middlewares=[
+            redirect_middleware,
             error_middleware,
             auth_middleware(authenticator, public_paths=PUBLIC_PATHS, sessions=sessions),
+            audit_middleware,
         ],
         client_max_size=1 << 20,
     )

@@ -40,6 +40,23 @@ class HardwareConfig(Model):
     driver: Literal["sim"] = "sim"
 
 
+class NetworkConfig(Model):
+    """How the device is reached: HTTPS beside plain HTTP, as cameras do."""
+
+    https: bool = Field(True, description="Serve HTTPS (self-signed until one is uploaded)")
+    http_mode: Literal["both", "redirect", "off"] = Field(
+        "both",
+        description="Plain HTTP: serve it, redirect it to HTTPS, or turn it off. A listener "
+        "given with --listen always serves plain HTTP.",
+    )
+
+    @model_validator(mode="after")
+    def _https_for_redirect(self) -> NetworkConfig:
+        if not self.https and self.http_mode != "both":
+            raise ValueError(f"http_mode {self.http_mode!r} needs https: true")
+        return self
+
+
 class EventLogConfig(Model):
     max_events: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
     max_age_days: Annotated[int, Field(ge=1, le=3650)] = 30
@@ -74,6 +91,7 @@ class DeviceConfig(Model):
     schedules: Annotated[list[ScheduleConfig], Field(max_length=256)] = Field(default_factory=list)
     rules: Annotated[list[RuleConfig], Field(max_length=4096)] = Field(default_factory=list)
     event_log: EventLogConfig = Field(default_factory=EventLogConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
 
     @model_validator(mode="after")
     def _references(self) -> DeviceConfig:
