@@ -36,7 +36,8 @@ def _optional_tables() -> Iterable[web.RouteTableDef]:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:
+            # Absent (the module or its package): skip. A missing import inside it: raise.
+            if exc.name is None or not name.startswith(exc.name):
                 raise
             continue
         yield module.routes
