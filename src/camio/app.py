@@ -88,7 +88,10 @@ class Settings:
         host = self.https_host or self.host
         if self.https_port is not None:
             return host, self.https_port
-        return host, 0 if self.port == 0 else DEFAULT_HTTPS_PORT
+        # The camera convention (80 -> 443, 8080 -> 8443); any other HTTP port gets an
+        # ephemeral HTTPS port, announced in the banner and run.json, rather than a guess
+        # that may collide with another daemon.
+        return host, {80: 443, 8080: DEFAULT_HTTPS_PORT}.get(self.port, 0)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -243,7 +246,7 @@ class CamioApp:
         except OSError as exc:
             scheme = "HTTPS" if ssl_context else "HTTP"
             raise StartupError(
-                f"cannot listen ({scheme}) on {host}:{port}: {exc.strerror}"
+                f"cannot listen on {host}:{port} ({scheme}): {exc.strerror}"
             ) from None
         sockets = getattr(site._server, "sockets", None) or []
         return site, sockets[0].getsockname()[1] if sockets else port
