@@ -35,6 +35,7 @@ from camio.core.config import DeviceConfig
 from camio.core.events import Cause, Event, Topic
 from camio.engine.device import Device
 from camio.hardware.sim import SimDriver
+from camio.memory import return_large_blocks_to_the_system
 from camio.store.atomic import atomic_write_bytes
 from camio.store.certs import (
     CERT_FILE,
@@ -393,6 +394,7 @@ class CamioApp:
 
 async def serve(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM, then stop cleanly."""
+    return_large_blocks_to_the_system()
     app = CamioApp(settings)
     # Handlers first: the banner says "Ctrl-C stops it", so a signal right after it (or during
     # the start) must already mean a clean stop, not a KeyboardInterrupt.
