@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import yaml
+
 from daemonproc import CLI, Result, Starter, camio, clean_env, free_port
 
 PASSWORD = "correct-horse-1"

@@ -16,10 +16,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from daemonproc import Daemon, Starter
 
 from camio.core.config import DeviceConfig
 from camio.store.config_store import ConfigStore
+from daemonproc import Daemon, Starter
 
 ACTIVATION_MS = 60_000
 

@@ -15,7 +15,7 @@ from camio.api import (
     session_routes,
     users_routes,
 )
-from camio.api.audit import audit_middleware
+from camio.api.audit import audit_middleware, durable_middleware
 from camio.api.auth import Authenticator, auth_middleware
 from camio.api.context import AUTHENTICATOR, DEVICE, SESSIONS, USERS
 from camio.api.errors import error_middleware
@@ -61,6 +61,7 @@ def build_api(
             redirect_middleware,
             error_middleware,
             auth_middleware(authenticator, public_paths=PUBLIC_PATHS, sessions=sessions),
+            durable_middleware,
             audit_middleware,
         ],
         client_max_size=1 << 20,
@@ -83,4 +84,6 @@ def build_api(
     for table in tables:
         app.add_routes(table)
     app.on_response_prepare.append(security_headers)
+    app[events.STREAMS] = set()
+    app.on_shutdown.append(events.close_streams)
     return app

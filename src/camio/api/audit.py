@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from camio.api.auth import USER_KEY
-from camio.api.context import audit
+from camio.api.context import audit, device_of
 from camio.store.users import User
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -28,6 +28,20 @@ def category(method: str, path: str) -> str:
     if path.startswith(("/api/v1/virtual-inputs", "/api/v1/triggers")) or path.endswith("/test"):
         return "trigger"
     return "config"
+
+
+@web.middleware
+async def durable_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An accepted change is on disk before it is acknowledged.
+
+    The engine writes events and output state once per loop iteration; a client that got its
+    200 and then saw the device killed must still find its change (an output's deadline for
+    ``restore``, the events it caused, its audit record) after the restart.
+    """
+    response = await handler(request)
+    if request.method in _UNSAFE and response.status < 400:
+        device_of(request).flush()
+    return response
 
 
 @web.middleware

@@ -981,10 +981,11 @@ class JSONUnauthorized(web.HTTPUnauthorized):
 
 
 class JSONForbidden(web.HTTPForbidden):
-    """403 with a JSON body: authenticated, but the role does not allow this."""
+    """403 with a JSON body: authenticated, but the role does not allow this (or, with
+    ``error="csrf"``, a session call without its CSRF token)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(text=_json_text("forbidden", message), content_type="application/json")
+    def __init__(self, message: str, *, error: str = "forbidden") -> None:
+        super().__init__(text=_json_text(error, message), content_type="application/json")
 
 
 class JSONTooManyRequests(web.HTTPTooManyRequests):
@@ -1054,7 +1055,7 @@ def auth_middleware(
             session, user = resolved
             csrf_needed = route_spec is None or route_spec.csrf
             if unsafe and csrf_needed and not csrf_ok(session, request.headers.get(CSRF_HEADER)):
-                raise JSONForbidden(f"missing or wrong {CSRF_HEADER} header")
+                raise JSONForbidden(f"missing or wrong {CSRF_HEADER} header", error="csrf")
             request[USER_KEY] = user
             request[SESSION_KEY] = session
             return await handler(request)

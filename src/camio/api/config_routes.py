@@ -9,7 +9,19 @@ from aiohttp import web
 
 from camio.api.context import caller, cause_of, device_of
 from camio.api.errors import BadRequest, read_object
+from camio.api.schemas import (
+    ConfigBody,
+    ConfigDocument,
+    RuleList,
+    RuleStatus,
+    ScheduleList,
+    ScheduleStatus,
+    respond,
+)
+from camio.api.spec import spec
 from camio.core.config import DeviceConfig
+from camio.core.rules import RuleConfig
+from camio.core.schedules import ScheduleConfig
 from camio.engine.device import Device
 from camio.engine.errors import Conflict, InvalidRequest
 from camio.store.users import Role
@@ -28,13 +40,15 @@ def _revision_header(request: web.Request) -> int | None:
 
 
 def _config_response(device_config: DeviceConfig, revision: int) -> web.Response:
-    body = device_config.model_dump(mode="json")
-    return web.json_response(
-        {"revision": revision, "config": body}, headers={"ETag": f'"{revision}"'}
+    return respond(
+        ConfigDocument,
+        ConfigDocument(revision=revision, config=device_config),
+        headers={"ETag": f'"{revision}"'},
     )
 
 
 @routes.get("/api/v1/config")
+@spec("The whole configuration with its revision", role=Role.ADMIN, response=ConfigDocument)
 async def get_config(request: web.Request) -> web.Response:
     caller(request, Role.ADMIN)
     device = device_of(request)
@@ -42,6 +56,12 @@ async def get_config(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/v1/config")
+@spec(
+    "Replace the whole configuration (If-Match: <revision> refuses lost updates)",
+    role=Role.ADMIN,
+    body=ConfigBody,
+    response=ConfigDocument,
+)
 async def put_config(request: web.Request) -> web.Response:
     """Replace the whole configuration. ``If-Match: <revision>`` guards against lost updates."""
     caller(request, Role.ADMIN)
@@ -56,10 +76,11 @@ async def put_config(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/rules")
+@spec("Every rule with its live status", role=Role.VIEWER, response=RuleList)
 async def list_rules(request: web.Request) -> web.Response:
     caller(request, Role.VIEWER)
     device = device_of(request)
-    return web.json_response({"rules": [device.rule_status(r.id) for r in device.config.rules]})
+    return respond(RuleList, {"rules": [device.rule_status(r.id) for r in device.config.rules]})
 
 
 async def _create(
@@ -68,6 +89,7 @@ async def _create(
     existing: Callable[[Device], list[str]],
     put: Callable[[Device, dict[str, Any]], object],
     status_of: Callable[[Device, str], dict[str, Any]],
+    model: type[RuleStatus] | type[ScheduleStatus],
 ) -> web.Response:
     """POST a new rule or schedule: 201 with its status, 409 when the id is taken."""
     caller(request, Role.ADMIN)
@@ -79,10 +101,17 @@ async def _create(
     if item_id in existing(device):
         raise Conflict(f"{noun} {item_id!r} exists; use PUT to replace it")
     put(device, body)
-    return web.json_response(status_of(device, item_id), status=201)
+    return respond(model, status_of(device, item_id), status=201)
 
 
 @routes.post("/api/v1/rules")
+@spec(
+    "Create a rule (409 if the id exists)",
+    role=Role.ADMIN,
+    body=RuleConfig,
+    response=RuleStatus,
+    status=201,
+)
 async def create_rule(request: web.Request) -> web.Response:
     return await _create(
         request,
@@ -90,16 +119,24 @@ async def create_rule(request: web.Request) -> web.Response:
         lambda device: [r.id for r in device.config.rules],
         Device.put_rule,
         Device.rule_status,
+        RuleStatus,
     )
 
 
 @routes.get("/api/v1/rules/{id}")
+@spec("One rule with its live status", role=Role.VIEWER, response=RuleStatus)
 async def get_rule(request: web.Request) -> web.Response:
     caller(request, Role.VIEWER)
-    return web.json_response(device_of(request).rule_status(request.match_info["id"]))
+    return respond(RuleStatus, device_of(request).rule_status(request.match_info["id"]))
 
 
 @routes.put("/api/v1/rules/{id}")
+@spec(
+    "Create or replace a rule (the id comes from the URL)",
+    role=Role.ADMIN,
+    body=RuleConfig,
+    response=RuleStatus,
+)
 async def put_rule(request: web.Request) -> web.Response:
     caller(request, Role.ADMIN)
     device = device_of(request)
@@ -107,10 +144,11 @@ async def put_rule(request: web.Request) -> web.Response:
     body = await read_object(request)
     body = _same_id(body, rule_id)
     device.put_rule(body)
-    return web.json_response(device.rule_status(rule_id))
+    return respond(RuleStatus, device.rule_status(rule_id))
 
 
 @routes.delete("/api/v1/rules/{id}")
+@spec("Delete a rule", role=Role.ADMIN, status=204)
 async def delete_rule(request: web.Request) -> web.Response:
     caller(request, Role.ADMIN)
     device_of(request).delete_rule(request.match_info["id"])
@@ -118,25 +156,35 @@ async def delete_rule(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/rules/{id}/test")
+@spec("Run the rule's action now, whatever its conditions", role=Role.OPERATOR, response=RuleStatus)
 async def test_rule(request: web.Request) -> web.Response:
     """Run the rule's action now, whatever its conditions."""
     user = caller(request, Role.OPERATOR)
     device = device_of(request)
     rule_id = request.match_info["id"]
     device.test_rule(rule_id, cause_of(request, user, "manual"))
-    return web.json_response(device.rule_status(rule_id))
+    return respond(RuleStatus, device.rule_status(rule_id))
 
 
 @routes.get("/api/v1/schedules")
+@spec("Every schedule, with whether it is active now", role=Role.VIEWER, response=ScheduleList)
 async def list_schedules(request: web.Request) -> web.Response:
     caller(request, Role.VIEWER)
     device = device_of(request)
-    return web.json_response(
-        {"schedules": [device.schedule_status(s.id) for s in device.config.schedules]}
+    return respond(
+        ScheduleList,
+        {"schedules": [device.schedule_status(s.id) for s in device.config.schedules]},
     )
 
 
 @routes.post("/api/v1/schedules")
+@spec(
+    "Create a schedule (409 if the id exists)",
+    role=Role.ADMIN,
+    body=ScheduleConfig,
+    response=ScheduleStatus,
+    status=201,
+)
 async def create_schedule(request: web.Request) -> web.Response:
     return await _create(
         request,
@@ -144,26 +192,35 @@ async def create_schedule(request: web.Request) -> web.Response:
         lambda device: [s.id for s in device.config.schedules],
         Device.put_schedule,
         Device.schedule_status,
+        ScheduleStatus,
     )
 
 
 @routes.get("/api/v1/schedules/{id}")
+@spec("One schedule", role=Role.VIEWER, response=ScheduleStatus)
 async def get_schedule(request: web.Request) -> web.Response:
     caller(request, Role.VIEWER)
-    return web.json_response(device_of(request).schedule_status(request.match_info["id"]))
+    return respond(ScheduleStatus, device_of(request).schedule_status(request.match_info["id"]))
 
 
 @routes.put("/api/v1/schedules/{id}")
+@spec(
+    "Create or replace a schedule (the id comes from the URL)",
+    role=Role.ADMIN,
+    body=ScheduleConfig,
+    response=ScheduleStatus,
+)
 async def put_schedule(request: web.Request) -> web.Response:
     caller(request, Role.ADMIN)
     device = device_of(request)
     sched_id = request.match_info["id"]
     body = _same_id(await read_object(request), sched_id)
     device.put_schedule(body)
-    return web.json_response(device.schedule_status(sched_id))
+    return respond(ScheduleStatus, device.schedule_status(sched_id))
 
 
 @routes.delete("/api/v1/schedules/{id}")
+@spec("Delete a schedule (refused while something uses it)", role=Role.ADMIN, status=204)
 async def delete_schedule(request: web.Request) -> web.Response:
     caller(request, Role.ADMIN)
     device_of(request).delete_schedule(request.match_info["id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from camio.api.auth import Authenticator, require_role
+from camio.api.auth import SESSION_KEY, Authenticator, require_role
 from camio.api.sessions import SessionManager
 from camio.core.events import Cause
 from camio.engine.device import Device
@@ -26,7 +26,13 @@ def caller(request: web.Request, role: Role) -> User:
 
 
 def cause_of(request: web.Request, user: User, kind: str = "api") -> Cause:
-    """Who changed something: the user and the client address (never credentials)."""
+    """Who changed something: the user and the client address (never credentials).
+
+    A person pressing a button in the web interface (a session) is ``manual``, a program
+    calling the API is ``api``: the Live page says "manual by admin" for the former.
+    """
+    if kind == "api" and request.get(SESSION_KEY) is not None:
+        kind = "manual"
     return Cause(kind, user=user.name, client=request.remote)
 
 

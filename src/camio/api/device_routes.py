@@ -6,24 +6,33 @@ from aiohttp import web
 
 from camio import __version__
 from camio.api.context import caller, device_of
+from camio.api.schemas import DeviceInfo, Health, respond
+from camio.api.spec import spec
 from camio.store.users import Role
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/v1/health")
+@spec("Liveness probe (no credentials needed)", role=None, response=Health)
 async def health(request: web.Request) -> web.Response:
     """Unauthenticated liveness probe; says nothing about the device but that it runs."""
-    return web.json_response({"status": "ok"})
+    return respond(Health, {"status": "ok"})
 
 
 @routes.get("/api/v1/device")
+@spec(
+    "Identity, version, driver, configuration revision, uptime and latency figures",
+    role=Role.VIEWER,
+    response=DeviceInfo,
+)
 async def get_device(request: web.Request) -> web.Response:
     caller(request, Role.VIEWER)
     device = device_of(request)
     ident = device.config.device
     stats = device.stats
-    return web.json_response(
+    return respond(
+        DeviceInfo,
         {
             "name": ident.name,
             "brand": ident.brand,
@@ -43,5 +52,5 @@ async def get_device(request: web.Request) -> web.Response:
                 "events_published": device.bus.published,
                 "last_event_id": device.bus.last_id,
             },
-        }
+        },
     )

@@ -129,6 +129,8 @@ async def read_json(request: web.Request, *, max_bytes: int = 1 << 20) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # "[[[[...]]]]" a hundred thousand deep fits in 1 MiB
+        raise BadRequest("body is nested too deeply") from None
 
 
 async def read_object(request: web.Request) -> dict[str, Any]:

@@ -7,10 +7,12 @@ import contextlib
 import datetime as dt
 import json
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from camio.api.context import caller, device_of
-from camio.api.errors import BadRequest
+from camio.api.models import EventQueryParams, Q, StreamQueryParams
+from camio.api.schemas import EventList
+from camio.api.spec import spec
 from camio.core.events import Event
 from camio.engine.bus import QueueSubscription
 from camio.engine.persistence import EventQuery, matches
@@ -18,75 +20,105 @@ from camio.store.users import Role
 
 routes = web.RouteTableDef()
 
+#: The event streams open now, so the daemon can close them when it stops (a browser tab left
+#: open must not keep the process alive).
+STREAMS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("event_streams", set)
+
+
+async def close_streams(app: web.Application) -> None:
+    """``on_shutdown``: tell every stream client the device is going away (1001)."""
+    for ws in list(app.get(STREAMS, ())):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"device stopping")
+
+
 MAX_LIMIT = 1000
+#: How many events a stream client may fall behind (queued, not yet sent) before it is
+#: disconnected; a module constant so that tests can make it small.
+STREAM_QUEUE_SIZE = 10_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _int_param(request: web.Request, name: str, *, minimum: int = 0) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name}: must be an integer", status=422) from None
-    if value < minimum:
-        raise BadRequest(f"{name}: must be >= {minimum}", status=422)
-    return value
+_NS_MIN, _NS_MAX = -(1 << 63), (1 << 63) - 1
 
 
-def _time_param(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if not raw:
+def _time_ns(stamp: dt.datetime | None) -> int | None:
+    """Epoch nanoseconds of ``stamp`` (UTC when it has no offset), clamped to the range the
+    event log can store: a far-off ``since`` or ``until`` just matches nothing, or everything.
+    """
+    if stamp is None:
         return None
-    try:
-        stamp = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"{name}: must be an ISO 8601 time", status=422) from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.UTC)
     # Integer arithmetic: a float timestamp is off by up to ~100 ns today, enough to drop an
     # event whose own time was given as ``since``.
-    return (stamp - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+    ns = (stamp - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+    return min(max(ns, _NS_MIN), _NS_MAX)
+
+
+def query_params(request: web.Request, model: type[Q]) -> Q:
+    """The query string validated by ``model`` (its errors are a 422 naming the parameter).
+
+    An empty value (``limit=``) counts as absent; a repeated parameter counts once (the first).
+    """
+    values: dict[str, str] = {}
+    for key, value in request.query.items():
+        if value != "" and key not in values:
+            values[key] = value
+    return model.model_validate(values)
 
 
 def query_from(request: web.Request) -> EventQuery:
     """Filters shared by the log and the stream: topic (``x*`` = prefix), source, times."""
-    limit = _int_param(request, "limit", minimum=1) or 100
-    order = request.query.get("order", "asc")
-    if order not in ("asc", "desc"):
-        raise BadRequest("order: must be 'asc' or 'desc'", status=422)
+    params = query_params(request, EventQueryParams)
     return EventQuery(
-        after=_int_param(request, "after"),
-        before=_int_param(request, "before"),
-        since_ns=_time_param(request, "since"),
-        until_ns=_time_param(request, "until"),
-        topic=request.query.get("topic") or None,
-        source=request.query.get("source") or None,
-        limit=min(limit, MAX_LIMIT),
-        newest_first=order == "desc",
+        after=params.after,
+        before=params.before,
+        since_ns=_time_ns(params.since),
+        until_ns=_time_ns(params.until),
+        topic=params.topic,
+        source=params.source,
+        limit=min(params.limit or 100, MAX_LIMIT),
+        newest_first=params.order == "desc",
     )
 
 
 @routes.get("/api/v1/events")
+@spec(
+    "The event log, oldest first; page with after=<last_id> and limit",
+    role=Role.VIEWER,
+    response=EventList,
+    query=EventQueryParams,
+)
 async def list_events(request: web.Request) -> web.Response:
     """The event log, oldest first; page with ``after=<last id>`` and ``limit``."""
     caller(request, Role.VIEWER)
     query = query_from(request)
     events = device_of(request).events(query)
-    body: dict[str, object] = {"events": [e.to_dict() for e in events]}
-    if events:
-        body["last_id"] = max(e.id for e in events)
-    return web.json_response(body)
+    page = EventList.model_validate(
+        {
+            "events": [e.to_dict() for e in events],
+            "last_id": max(e.id for e in events) if events else None,
+        }
+    )
+    # ``last_id`` is absent (not null) on an empty page.
+    return web.Response(
+        text=page.model_dump_json(exclude=None if events else {"last_id"}),
+        content_type="application/json",
+    )
 
 
 @routes.get("/api/v1/events/stream")
+@spec(
+    "Live events over a WebSocket: the state of every stateful source, then every change",
+    role=Role.VIEWER,
+    query=StreamQueryParams,
+)
 async def stream_events(request: web.Request) -> web.WebSocketResponse:
     """Live events: the current state of every stateful source first, then every change."""
     caller(request, Role.VIEWER)
     query = query_from(request)
     filters = EventQuery(topic=query.topic, source=query.source)
-    replay = request.query.get("initial", "1") not in ("0", "false", "no")
+    replay = query_params(request, StreamQueryParams).initial not in ("0", "false", "no")
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
     await ws.prepare(request)
     device = device_of(request)
@@ -94,8 +126,26 @@ async def stream_events(request: web.Request) -> web.WebSocketResponse:
     def accept(event: Event) -> bool:
         return matches(event, filters)
 
-    sub = QueueSubscription(device.bus, accept=accept, replay_state=replay)
+    def too_slow() -> None:
+        # The client fell STREAM_QUEUE_SIZE events behind. If it stopped reading, this handler
+        # is blocked in a send (TCP backpressure: the transport holds unsent data) and would
+        # never look at the queue again, nor could a close frame reach the client: cut the
+        # connection. Otherwise the loop below sees ``overflowed`` and closes with 1013.
+        transport = request.transport
+        if transport is not None and transport.get_write_buffer_size() > 0:
+            transport.abort()
+
+    sub = QueueSubscription(
+        device.bus,
+        accept=accept,
+        replay_state=replay,
+        maxsize=STREAM_QUEUE_SIZE,
+        on_overflow=too_slow,
+    )
     reader = asyncio.get_running_loop().create_task(_drain_client(ws))
+    open_streams = request.app.get(STREAMS)
+    if open_streams is not None:
+        open_streams.add(ws)
     try:
         while not ws.closed:
             getter = asyncio.ensure_future(sub.get())
@@ -109,9 +159,13 @@ async def stream_events(request: web.Request) -> web.WebSocketResponse:
                 break
             try:
                 await ws.send_str(json.dumps(getter.result().to_dict()))
-            except ConnectionResetError:
+            except ConnectionError:
+                # Reset by the client, or lost while waiting for it to read (aiohttp raises
+                # a plain ConnectionError then): nobody is left to send to.
                 break
     finally:
+        if open_streams is not None:
+            open_streams.discard(ws)
         sub.close()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from camio.core.clock import NS_PER_S, Clock, Timer
 from camio.core.ports import PORT_ID_PATTERN, Model, TimeZone
@@ -25,10 +25,23 @@ from camio.core.ports import PORT_ID_PATTERN, Model, TimeZone
 MAX_WAIT_NS = 300 * NS_PER_S
 
 
+#: A local date and time without an offset (JSON Schema's ``date-time`` requires one).
+LocalDateTime = Annotated[
+    dt.datetime,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$",
+            "examples": ["2026-01-01T22:00:00"],
+        }
+    ),
+]
+
+
 class ScheduleEntry(Model):
     """One recurring period: from ``start`` (local time) for ``duration_s``, repeated."""
 
-    start: dt.datetime = Field(description="DTSTART in the schedule's time zone (no offset)")
+    start: LocalDateTime = Field(description="DTSTART in the schedule's time zone (no offset)")
     duration_s: Annotated[int, Field(ge=0, le=366 * 86_400)] = 0
     rrule: str | None = Field(
         None,

@@ -167,7 +167,9 @@ class QueueSubscription:
     """An asyncio queue fed by the bus, for network streams (WebSocket, long polls).
 
     Bounded: a consumer that falls more than ``maxsize`` events behind is marked ``overflowed``
-    and should be disconnected, rather than letting memory grow without bound.
+    and should be disconnected, rather than letting memory grow without bound. ``on_overflow``
+    is called (once, from the publisher) when that happens: a stream whose sender is blocked on
+    a client that stopped reading never looks at the queue again, so it must be told.
     """
 
     def __init__(
@@ -177,9 +179,11 @@ class QueueSubscription:
         accept: EventFilter | None = None,
         replay_state: bool = True,
         maxsize: int = 10_000,
+        on_overflow: Callable[[], None] | None = None,
     ) -> None:
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
         self.overflowed = False
+        self._on_overflow = on_overflow
         self._sub = bus.subscribe(self._put, accept=accept, replay_state=replay_state)
 
     def _put(self, event: Event) -> None:
@@ -189,6 +193,8 @@ class QueueSubscription:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
             self.overflowed = True
+            if self._on_overflow is not None:
+                self._on_overflow()
 
     async def get(self) -> Event:
         return await self.queue.get()

@@ -129,10 +129,7 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
         dklen=32,
     )
     b64 = base64.b64encode
-    return (
-        f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}$"
-        f"{b64(salt).decode()}${b64(digest).decode()}"
-    )
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
 
 
 def check_password_hash(encoded: str, password: str) -> bool:
@@ -386,8 +383,7 @@ class UserStore:
         if not isinstance(name, str) or len(name) > NAME_MAX_LEN:
             return None
         row = self._conn.execute(
-            "SELECT name, role, created_wall_ns, password_enc, pw_hash FROM users"
-            " WHERE name = ?",
+            "SELECT name, role, created_wall_ns, password_enc, pw_hash FROM users WHERE name = ?",
             (name,),
         ).fetchone()
         if row is None:

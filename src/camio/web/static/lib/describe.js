@@ -1,0 +1,79 @@
+// Rules, conditions and actions in words, for lists and summaries.
+
+import { fmtMs } from './ui.js';
+
+/** names: {ports: Map id->name, schedules: Map id->name} */
+export function describeCondition(c, names) {
+  const port = (id) => names.ports.get(id) || id;
+  let text;
+  switch (c.kind) {
+    case 'input':
+      text = `${port(c.port)} is ${c.state === 'tamper' ? 'in tamper' : 'active'}${c.require_armed === false ? '' : ' (armed)'}`;
+      break;
+    case 'virtual_input':
+      text = `virtual input ${c.number} is on`;
+      break;
+    case 'manual_trigger':
+      text = 'the manual trigger is on';
+      break;
+    case 'schedule':
+      text = `schedule ${names.schedules.get(c.schedule) || c.schedule}`;
+      break;
+    case 'recurrence':
+      text = `every ${fmtMs(c.interval_s * 1000)}`;
+      break;
+    case 'output':
+      text = `${port(c.port)} is active`;
+      break;
+    case 'device_started':
+      text = 'the device starts';
+      break;
+    default:
+      text = c.kind;
+  }
+  return c.invert ? `NOT (${text})` : text;
+}
+
+export function describeAction(a, names, mode = 'once') {
+  if (!a) return '';
+  const port = (id) => names.ports.get(id) || id;
+  switch (a.kind) {
+    case 'set_output': {
+      if (a.active === false) return `stop ${port(a.port)}`;
+      if (mode === 'while_active') return `hold ${port(a.port)} active`;
+      const d = a.duration_ms === null || a.duration_ms === undefined
+        ? 'for its alarm time'
+        : a.duration_ms === 0 ? 'until stopped' : `for ${fmtMs(a.duration_ms)}`;
+      return `${port(a.port)} active ${d}`;
+    }
+    case 'set_virtual_input': {
+      const state = a.active === false ? 'off' : 'on';
+      if (mode === 'while_active') return `hold virtual input ${a.number} ${state}`;
+      const d = a.duration_ms ? ` for ${fmtMs(a.duration_ms)}` : '';
+      return `virtual input ${a.number} ${state}${d}`;
+    }
+    default:
+      return a.kind;
+  }
+}
+
+export function ruleSummary(rule, names) {
+  const conds = rule.conditions.map((c) => describeCondition(c, names));
+  const when = rule.trigger_first && conds.length
+    ? `When ${conds[0]} becomes true${conds.length > 1 ? ` while ${conds.slice(1).join(' and ')}` : ''}`
+    : `${rule.action_mode === 'while_active' ? 'While' : 'When'} ${conds.join(' and ')}`;
+  return `${when} → ${describeAction(rule.action, names, rule.action_mode)}`;
+}
+
+export function namesFrom(ports = [], schedules = []) {
+  return {
+    ports: new Map(ports.map((p) => [p.id, p.name])),
+    schedules: new Map(schedules.map((s) => [s.id, s.name])),
+  };
+}
+
+/** Rules that use a port in a condition or act on it. */
+export function rulesUsing(rules, portId) {
+  return rules.filter((r) => r.conditions.some((c) => c.port === portId)
+    || r.action?.port === portId || r.fallback?.port === portId);
+}
