@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("playwright.async_api", reason="playwright is not installed (test extra)")
 
-from playwright.async_api import Locator, Page, expect  # noqa: E402
+from playwright.async_api import Locator, Page, expect
 
 if TYPE_CHECKING:
     from conftest import Daemon
@@ -29,10 +29,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 PAGES = ("live", "inputs", "outputs", "rules", "schedules", "events", "users", "system")
 
 
-async def shot(page: Page, directory: Path, name: str, *, full: bool = False) -> None:
-    await page.screenshot(
-        path=str(directory / f"{name}.png"), full_page=full, animations="disabled", caret="hide"
-    )
+async def shot(page: Page, directory: Path, name: str) -> None:
+    await page.mouse.move(0, 0)  # no hover effect where the last click was
+    await page.screenshot(path=str(directory / f"{name}.png"), animations="disabled", caret="hide")
 
 
 async def sign_in(page: Page, daemon: Daemon) -> None:
@@ -82,9 +81,9 @@ async def test_first_start_onboarding_with_the_setup_code(
     await expect(port_card(page, "in1")).to_be_visible()
     await shot(page, screenshots, "03-live-after-setup")
 
-    # The onboarding is over: the page now sends people to the sign-in form.
+    # The onboarding is over: its page now sends the signed-in administrator to Live I/O.
     await page.goto(f"{fresh_daemon.url}/#/setup")
-    await page.wait_for_url("**/#/login")
+    await page.wait_for_url("**/#/live")
 
 
 async def test_a_wrong_password_is_refused(daemon: Daemon, page: Page, screenshots: Path) -> None:
@@ -174,9 +173,12 @@ async def test_a_rule_made_in_the_form_drives_the_output(
     )
     await editor.get_by_label("Name", exact=True).fill("Door alarm")
     await expect(editor.get_by_label("Rule id")).to_have_value("door-alarm")
+    # Corrected: the messages beside the name and the (filled-in) id go away.
+    await expect(editor.locator("[data-field=name] .field-error")).to_be_hidden()
+    await expect(editor.locator("[data-field=id] .field-error")).to_be_hidden()
     # The new rule starts as "input 1 active -> set output 1"; check it says so, then time it.
     condition = editor.get_by_role("group", name="Condition 1")
-    await expect(condition.get_by_label("Condition")).to_have_value("input")
+    await expect(condition.get_by_label("Condition", exact=True)).to_have_value("input")
     await expect(condition.get_by_label("Input", exact=True)).to_have_value("in1")
     await expect(condition.get_by_label("Is", exact=True)).to_have_value("active")
     await expect(editor.get_by_label("Action", exact=True)).to_have_value("set_output")
@@ -237,8 +239,13 @@ async def test_every_page_looks_like_a_product(
         await expect(nav.locator(f"a[data-route={name}]")).to_have_attribute("aria-current", "page")
         await expect(page.locator("main h1")).to_be_visible()
         await expect(page.locator("main .loading")).to_have_count(0)
-        await expect(page.locator("main .alert-error")).to_have_count(0)
-        await shot(page, screenshots, f"{number:02d}-{name}", full=True)
+        await expect(page.locator("main .alert-error:visible")).to_have_count(0)
+        # What a person sees (a full-page capture would cut the sticky side navigation short),
+        # and the end of the page when it is longer than the window.
+        await shot(page, screenshots, f"{number:02d}-{name}")
+        if await page.evaluate("document.documentElement.scrollHeight > innerHeight + 40"):
+            await page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+            await shot(page, screenshots, f"{number:02d}-{name}-end")
 
     # And the Live page on a phone: navigation behind the menu button.
     await page.set_viewport_size({"width": 390, "height": 844})

@@ -254,6 +254,7 @@ export function field(opts) {
     hint ? h('p', { class: 'hint', id: hintId, text: hint }) : null,
     h('p', { class: 'field-error', id: errId, hidden: true }));
   wrap.control = control;
+  clearOnEdit(wrap);
   return wrap;
 }
 
@@ -270,6 +271,7 @@ export function toggle(opts) {
     hint ? h('p', { class: 'hint', id: hintId, text: hint }) : null,
     h('p', { class: 'field-error', id: `${id}-err`, hidden: true }));
   wrap.control = control;
+  clearOnEdit(wrap);
   return wrap;
 }
 
@@ -305,6 +307,20 @@ export function intValue(control) {
   if (raw === '') return null;
   const n = Number(raw);
   return Number.isFinite(n) ? Math.round(n) : NaN;
+}
+
+/** Take back the message beside one field: its value changed, so the message is stale. */
+export function clearFieldError(wrap) {
+  const err = wrap.querySelector(':scope > .field-error');
+  if (err) { err.hidden = true; err.textContent = ''; }
+  wrap.classList.remove('has-error');
+  wrap.control?.removeAttribute('aria-invalid');
+}
+
+function clearOnEdit(wrap) {
+  const clear = () => clearFieldError(wrap);
+  wrap.control.addEventListener('input', clear);
+  wrap.control.addEventListener('change', clear);
 }
 
 export function clearErrors(root) {

@@ -4,8 +4,8 @@
 import { can, del, get, navigate, post, put, reportError, toast } from '../app.js';
 import { describeAction, namesFrom, ruleSummary } from '../lib/describe.js';
 import {
-  badge, busy, button, choice, confirmDialog, empty, field, fill, formError, h, icon, intValue,
-  lamp, modal, pageHeader, showErrors, slugify, table, td, toggle, uid,
+  badge, busy, button, choice, clearFieldError, confirmDialog, empty, field, fill, formError, h,
+  icon, intValue, lamp, modal, pageHeader, showErrors, slugify, table, td, toggle, uid,
 } from '../lib/ui.js';
 
 const CONDITION_KINDS = [
@@ -143,7 +143,10 @@ export async function render(root, ctx) {
     let idTouched = !isNew;
     idField.control.addEventListener('input', () => { idTouched = true; });
     name.control.addEventListener('input', () => {
-      if (!idTouched) idField.control.value = slugify(name.control.value, data.rules.map((r) => r.id));
+      if (!idTouched) {
+        idField.control.value = slugify(name.control.value, data.rules.map((r) => r.id));
+        clearFieldError(idField);
+      }
     });
     const enabled = toggle({ label: 'Enabled', name: 'enabled', checked: draft.enabled });
 

@@ -5,8 +5,8 @@
 
 import { can, del, get, post, put, reportError, toast } from '../app.js';
 import {
-  badge, busy, button, choice, confirmDialog, empty, field, fill, formError, h, icon, intValue,
-  modal, pageHeader, showErrors, slugify, table, td, uid,
+  badge, busy, button, choice, clearFieldError, confirmDialog, empty, field, fill, formError, h,
+  icon, intValue, modal, pageHeader, showErrors, slugify, table, td, uid,
 } from '../lib/ui.js';
 import {
   DAY_NAMES, DAY_SHORT, SLOTS, WEEK, cellsToEntries, describeEntry, entryRuns, pad, paintRuns, slotTime,
@@ -95,7 +95,10 @@ export async function render(root, ctx) {
     let idTouched = !isNew;
     idField.control.addEventListener('input', () => { idTouched = true; });
     name.control.addEventListener('input', () => {
-      if (!idTouched) idField.control.value = slugify(name.control.value, schedules.map((s) => s.id));
+      if (!idTouched) {
+        idField.control.value = slugify(name.control.value, schedules.map((s) => s.id));
+        clearFieldError(idField);
+      }
     });
     const tz = field({ label: 'Time zone', name: 'timezone', type: 'select', value: draft.timezone, options: timeZones(draft.timezone).map((z) => ({ value: z, label: z.replaceAll('_', ' ') })), hint: 'Times are local to this zone (summer time included).' });
 
