@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 DATA   ?= camio-data
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test lint typecheck pytest bench clean system-deps
+.PHONY: run test lint typecheck pytest bench bench-deps clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,11 @@ pytest: $(TEST_STAMP)
 
 test: system-deps lint typecheck pytest
 
-bench: $(TEST_STAMP)
+# Debian packages the benchmarks use (wrk); skipped when not root/apt.
+bench-deps:
+	@bash .ci/system-deps wrk
+
+bench: bench-deps $(TEST_STAMP)
 	$(PY) -m bench.run
 
 clean:

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.api import api_rps
 from bench.engine import cascade, latency, throughput
 from bench.footprint import footprint
+from bench.ws_fanout import ws_fanout
 
 TARGETS = {
     "latency_p50_us": ("<=", 200),
@@ -19,7 +21,21 @@ TARGETS = {
     "throughput_events_per_s": (">=", 50_000),
     "idle_rss_mb": ("<=", 60),
     "startup_s": ("<=", 1.5),
+    "api_ports_rps": (">=", 3_000),
+    "ws_fanout_p99_ms": ("<=", 50),
+    "ws_all_delivered": ("==", True),
+    "ws_slow_client_disconnected": ("==", True),
+    "ws_burst_witnesses_all_delivered": ("==", True),
+    "ws_fanout_after_slow_p99_ms": ("<=", 50),
 }
+
+
+def _met(value: Any, op: str, bound: Any) -> bool:
+    if op == "<=":
+        return bool(value <= bound)
+    if op == ">=":
+        return bool(value >= bound)
+    return bool(value == bound)
 
 
 def _machine() -> dict[str, Any]:
@@ -51,9 +67,10 @@ def main() -> int:
     results: dict[str, Any] = {}
     results.update(asyncio.run(_engine()))
     results.update(footprint())
+    results.update(api_rps())
+    results.update(ws_fanout())
     results["targets_met"] = {
-        key: (results[key] <= bound if op == "<=" else results[key] >= bound)
-        for key, (op, bound) in TARGETS.items()
+        key: _met(results[key], op, bound) for key, (op, bound) in TARGETS.items()
     }
     results["machine"] = _machine()
     text = json.dumps(results, indent=2)

@@ -104,6 +104,32 @@ async def test_a_client_that_stops_reading_is_cut_and_a_reading_client_gets_ever
     assert len(got) < dropped_at
 
 
+async def test_a_reading_client_keeps_up_with_events_published_faster_than_it_waits(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several events per loop iteration, many more in all than a queue holds: a client that
+    reads gets every one and stays connected (the stream sends everything queued at each
+    wake-up, not one event per wait)."""
+    monkeypatch.setattr(events_api, "STREAM_QUEUE_SIZE", 64)
+    assert server.app.device is not None
+    bus = server.app.device.bus
+    reader = await server.stream(STREAM)
+    received: list[dict[str, Any]] = []
+    reading = asyncio.ensure_future(collect(reader, received))
+    try:
+        for n in range(2000):
+            bus.publish(TOPIC, "test", {"n": n}, stateful=False)
+            if n % 4 == 3:
+                await asyncio.sleep(0)  # one loop iteration per four events
+        await wait_for(lambda: len(received) == 2000 or reading.done())
+        assert not reading.done(), reading.result()
+        assert [e["data"]["n"] for e in received] == list(range(2000))
+    finally:
+        await reader.ws.close()
+        async with asyncio.timeout(10):
+            await reading
+
+
 def stream_queues(server: Server) -> list[QueueSubscription]:
     """The queues of the open streams (the bus holds their ``_put`` callbacks)."""
     assert server.app.device is not None

@@ -159,6 +159,12 @@ async def stream_events(request: web.Request) -> web.WebSocketResponse:
                 break
             try:
                 await ws.send_str(json.dumps(getter.result().to_dict()))
+                # Then whatever else is queued, before waiting again: a wait takes several
+                # loop iterations, and a client that reads must not fall behind (and be cut)
+                # only because events were published faster than one per wait.
+                queue = sub.queue
+                while not queue.empty() and not sub.overflowed and not ws.closed:
+                    await ws.send_str(json.dumps(queue.get_nowait().to_dict()))
             except ConnectionError:
                 # Reset by the client, or lost while waiting for it to read (aiohttp raises
                 # a plain ConnectionError then): nobody is left to send to.
