@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+from collections import OrderedDict
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -23,6 +24,25 @@ routes = web.RouteTableDef()
 #: The event streams open now, so the daemon can close them when it stops (a browser tab left
 #: open must not keep the process alive).
 STREAMS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("event_streams", set)
+
+
+# Every open stream sends the same event: encode it once. Keyed by object identity (several
+# simulated devices in one process number their events alike); holding the event keeps its
+# id from being reused while it is cached.
+_ENCODED: OrderedDict[int, tuple[Event, str]] = OrderedDict()
+_ENCODED_SIZE = 256
+
+
+def encode_event(event: Event) -> str:
+    """The event's JSON text, shared by every stream that sends it."""
+    hit = _ENCODED.get(id(event))
+    if hit is not None and hit[0] is event:
+        return hit[1]
+    text = json.dumps(event.to_dict())
+    _ENCODED[id(event)] = (event, text)
+    if len(_ENCODED) > _ENCODED_SIZE:
+        _ENCODED.popitem(last=False)
+    return text
 
 
 async def close_streams(app: web.Application) -> None:
@@ -158,13 +178,13 @@ async def stream_events(request: web.Request) -> web.WebSocketResponse:
                 await ws.close(code=1013, message=b"consumer too slow; reconnect")
                 break
             try:
-                await ws.send_str(json.dumps(getter.result().to_dict()))
+                await ws.send_str(encode_event(getter.result()))
                 # Then whatever else is queued, before waiting again: a wait takes several
                 # loop iterations, and a client that reads must not fall behind (and be cut)
                 # only because events were published faster than one per wait.
                 queue = sub.queue
                 while not queue.empty() and not sub.overflowed and not ws.closed:
-                    await ws.send_str(json.dumps(queue.get_nowait().to_dict()))
+                    await ws.send_str(encode_event(queue.get_nowait()))
             except ConnectionError:
                 # Reset by the client, or lost while waiting for it to read (aiohttp raises
                 # a plain ConnectionError then): nobody is left to send to.
