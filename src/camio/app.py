@@ -23,7 +23,8 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-import camio.actions  # noqa: F401  (registers the action kinds)
+import camio.actions  # (registers the action kinds)
+import camio.recipients  # noqa: F401  (registers the recipient kinds)
 from camio import __version__
 from camio.api.app import build_api
 from camio.api.auth import Authenticator
@@ -48,6 +49,7 @@ from camio.store.certs import (
 )
 from camio.store.config_store import ConfigStore
 from camio.store.db import open_database
+from camio.store.outbox import OutboxStore
 from camio.store.persistence import StorePersistence
 from camio.store.secrets import SecretBox, random_token
 from camio.store.users import Role, UserError, UserStore
@@ -214,6 +216,7 @@ class CamioApp:
             persistence=self._persistence,
             save_config=lambda doc, expected: store.save(doc, expected),
             revision=revision,
+            outbox_store=OutboxStore(self._conn),
         )
         device.start()
         self.device = device

@@ -34,7 +34,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _ensure_actions() -> None:
-    import camio.actions  # noqa: F401  (rule validation needs the action kinds)
+    import camio.actions  # (rule validation needs the action kinds)
+    import camio.recipients  # noqa: F401  (and the recipient kinds)
 
 
 def _client(args: argparse.Namespace) -> DaemonClient:

@@ -57,6 +57,7 @@ SCHEDULE = {
     "timezone": "Europe/Berlin",
     "entries": [{"start": "2026-01-01T22:00:00", "duration_s": 28800, "rrule": "FREQ=DAILY"}],
 }
+SHARE = {"kind": "share", "id": "door", "name": "Share", "path": "/tmp", "min_free_mb": 0}
 #: Valid bodies mixed into the generated ones, so the success paths are checked too.
 VALID_BODIES: dict[tuple[str, str], list[Any]] = {
     ("POST", "/api/v1/rules"): [{**RULE, "id": "door2"}],
@@ -64,6 +65,8 @@ VALID_BODIES: dict[tuple[str, str], list[Any]] = {
     ("POST", "/api/v1/schedules"): [{**SCHEDULE, "id": "night2"}],
     ("PUT", "/api/v1/schedules/{id}"): [SCHEDULE, {**SCHEDULE, "kind": "pulse"}],
     ("PUT", "/api/v1/config"): [{"config": {}}],
+    ("POST", "/api/v1/recipients"): [SHARE],
+    ("PUT", "/api/v1/recipients/{id}"): [SHARE, {**SHARE, "kind": "tcp"}],
     ("PATCH", "/api/v1/ports/{id}"): [{"name": "Door"}, {"debounce_on_ms": 0}],
     ("PUT", "/api/v1/ports/{id}/state"): [{"active": True, "duration_ms": 500}],
     ("POST", "/api/v1/ports/{id}/sequence"): [{"steps": [{"active": True, "duration_ms": 10}]}],
@@ -354,7 +357,13 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 #: Successful calls here change the configuration. Before the first call of another operation
 #: the baseline is put back, so every operation meets the same ports, rule and schedule
 #: (a PUT /api/v1/config with ``"inputs": []`` would leave nothing to fuzz after it).
-CONFIG_CHANGES = ("/api/v1/config", "/api/v1/rules", "/api/v1/schedules", "/api/v1/system")
+CONFIG_CHANGES = (
+    "/api/v1/config",
+    "/api/v1/rules",
+    "/api/v1/schedules",
+    "/api/v1/system",
+    "/api/v1/recipients",
+)
 
 
 def _changes_config(case: Any, status: int) -> bool:

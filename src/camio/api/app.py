@@ -12,6 +12,7 @@ from camio.api import (
     device_routes,
     events,
     ports,
+    recipients_routes,
     session_routes,
     users_routes,
 )
@@ -79,6 +80,7 @@ def build_api(
         device_routes.routes,
         session_routes.routes,
         users_routes.routes,
+        recipients_routes.routes,
         *_optional_tables(),
     ]
     for table in tables:

@@ -27,6 +27,7 @@ from camio.api.schemas import ErrorBody
 from camio.api.spec import RouteSpec, spec_of
 from camio.core.conditions import CONDITION_MODELS, ConditionBase
 from camio.core.ports import Model
+from camio.core.recipients import RECIPIENT_MODELS, RecipientSpec
 from camio.core.rules import ACTION_MODELS, ActionSpec
 from camio.store.users import Role
 
@@ -51,6 +52,7 @@ _ERRORS = {
 _POLYMORPHIC: dict[type[Model], dict[str, Any]] = {
     ConditionBase: CONDITION_MODELS,
     ActionSpec: ACTION_MODELS,
+    RecipientSpec: RECIPIENT_MODELS,
 }
 
 

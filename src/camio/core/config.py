@@ -7,12 +7,13 @@ document is refused whole, with a message naming the field, and nothing changes.
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from camio import __version__
 from camio.core.ports import InputConfig, InterlockGroup, Model, OutputConfig, TimeZone
+from camio.core.recipients import RecipientSpec, recipient_by_kind
 from camio.core.rules import RuleConfig
 from camio.core.schedules import ScheduleConfig
 
@@ -62,6 +63,20 @@ class EventLogConfig(Model):
     max_age_days: Annotated[int, Field(ge=1, le=3650)] = 30
 
 
+class OutboxConfig(Model):
+    """How the durable outbox retries a delivery before giving up on it."""
+
+    expire_after_s: Annotated[int, Field(ge=60, le=30 * 86_400)] = Field(
+        86_400, description="A delivery not done after this long is given up (expired)"
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
+        None, description="Give up after this many attempts (default: only expiry limits)"
+    )
+    backoff_base_ms: Annotated[int, Field(ge=10, le=3_600_000)] = 1_000
+    backoff_max_ms: Annotated[int, Field(ge=10, le=86_400_000)] = 300_000
+    max_queued: Annotated[int, Field(ge=10, le=1_000_000)] = 10_000
+
+
 def default_inputs() -> list[InputConfig]:
     return [
         InputConfig(id="in1", name="Input 1"),
@@ -90,11 +105,25 @@ class DeviceConfig(Model):
     interlock_groups: list[InterlockGroup] = Field(default_factory=list)
     schedules: Annotated[list[ScheduleConfig], Field(max_length=256)] = Field(default_factory=list)
     rules: Annotated[list[RuleConfig], Field(max_length=4096)] = Field(default_factory=list)
+    recipients: Annotated[list[SerializeAsAny[RecipientSpec]], Field(max_length=256)] = Field(
+        default_factory=list
+    )
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     event_log: EventLogConfig = Field(default_factory=EventLogConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
 
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _recipients_by_kind(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [recipient_by_kind(item) for item in value]
+
     @model_validator(mode="after")
     def _references(self) -> DeviceConfig:
+        recipient_ids = [r.id for r in self.recipients]
+        if len(set(recipient_ids)) != len(recipient_ids):
+            raise ValueError("recipient ids must be unique")
         port_dirs: dict[str, str] = {}
         for direction, ports in (("input", self.inputs), ("output", self.outputs)):
             for port in ports:
@@ -135,6 +164,11 @@ class DeviceConfig(Model):
             if rule.id in rule_ids:
                 raise ValueError(f"rules.{index}.id: rule id {rule.id!r} is used twice")
             rule_ids.add(rule.id)
+            actions = [rule.action] if rule.fallback is None else [rule.action, rule.fallback]
+            for action in actions:
+                for rid in getattr(action, "recipients", None) or []:
+                    if rid not in recipient_ids:
+                        raise ValueError(f"rules.{index}: no recipient {rid!r}")
             refs = [ref for cond in rule.conditions for ref in cond.port_refs()]
             refs += rule.action.port_refs()
             if rule.fallback is not None:

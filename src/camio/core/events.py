@@ -22,6 +22,9 @@ class Topic(StrEnum):
     RULE_FIRED = "rule/fired"
     RULE_FAILED = "rule/failed"
     CONFIG_CHANGED = "config/changed"
+    OUTBOX_DELIVERED = "outbox/delivered"
+    OUTBOX_FAILED = "outbox/failed"
+    RECIPIENT_STATE = "recipient/state"
 
 
 class EventKind(StrEnum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,13 +24,17 @@ from camio.core.events import Cause, Event, EventKind, Topic
 from camio.core.inputs import InputCounters, InputPort
 from camio.core.outputs import InterlockGroupRuntime, OutputPort
 from camio.core.ports import Circuit, InputConfig, OutputConfig, PowerOn, StateStep
+from camio.core.recipients import RecipientSpec
 from camio.core.rules import RuleConfig
 from camio.core.schedules import RecurrenceRuntime, ScheduleConfig, ScheduleRuntime
 from camio.engine.bus import EventBus, EventCallback, EventFilter, Subscription
 from camio.engine.errors import Conflict, InvalidRequest, NotFound, NotSimulated
+from camio.engine.outbox import FailureCallback, Outbox
 from camio.engine.persistence import EventQuery, MemoryPersistence, Persistence
 from camio.engine.runner import RuleRunner
 from camio.hardware.base import Driver, Simulation
+from camio.recipients.base import Delivery, DeliveryError, sender_for
+from camio.store.outbox import OutboxStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,6 +79,7 @@ class Device:
         persistence: Persistence | None = None,
         save_config: ConfigSaver | None = None,
         revision: int = 0,
+        outbox_store: OutboxStore | None = None,
     ) -> None:
         self.config = config
         self.revision = revision
@@ -95,6 +101,10 @@ class Device:
         self.virtual_inputs = [VirtualInput(n) for n in range(1, VIRTUAL_INPUTS + 1)]
         self.manual = ManualTrigger()
         self.runner = RuleRunner(self)
+        # Without a store (tests, the farm) the outbox lives in an in-memory database.
+        self.outbox = Outbox(
+            self, outbox_store or OutboxStore(sqlite3.connect(":memory:", isolation_level=None))
+        )
         self.stats = DeviceStats()
         self.started = False
         self._flush_timer: Timer | None = None
@@ -138,6 +148,7 @@ class Device:
         )
         del event  # the rule runner saw it: device_started conditions fired then.
         self.runner.evaluate_all(None, None)
+        self.outbox.start()
 
     def stop(self) -> None:
         """Drive every output to its safe level (keeping restore state), flush, release."""
@@ -152,6 +163,7 @@ class Device:
             cause=Cause("shutdown"),
         )
         self.runner.close()
+        self.outbox.stop()
         for sched in self.schedules.values():
             sched.stop()
         for rec in self.recurrences.values():
@@ -701,6 +713,57 @@ class Device:
         if rule_id not in self.runner.rules.states:
             raise NotFound(f"no rule {rule_id!r}")
         self.runner.fire(rule_id, cause)
+
+    # -- recipients and the outbox --------------------------------------------------------------
+
+    def enqueue(self, delivery: Delivery, on_failed: FailureCallback | None = None) -> bool:
+        """Queue a delivery in the durable outbox (persisted before the first attempt).
+
+        Returns False when a delivery with the same idempotency key already exists."""
+        return self.outbox.enqueue(delivery, on_failed)
+
+    def outbox_status(self) -> dict[str, Any]:
+        """Pending and failed deliveries, and each recipient's state."""
+        return self.outbox.status()
+
+    def recipient_states(self) -> dict[str, dict[str, Any]]:
+        return {r["recipient"]: r for r in self.outbox.recipient_states()}
+
+    def recipient(self, recipient_id: str) -> RecipientSpec:
+        for spec in self.config.recipients:
+            if spec.id == recipient_id:
+                return spec
+        raise NotFound(f"no recipient {recipient_id!r}")
+
+    async def test_recipient(self, recipient_id: str) -> tuple[bool, str]:
+        """The Test button: try the recipient now; ``(ok, message a user can act on)``."""
+        spec = self.recipient(recipient_id)
+        try:
+            return True, await sender_for(spec).test(spec)
+        except DeliveryError as exc:
+            return False, str(exc)
+        except (TimeoutError, OSError) as exc:
+            return False, str(exc) or type(exc).__name__
+
+    def put_recipient(self, recipient: dict[str, Any]) -> RecipientSpec:
+        def edit(data: dict[str, Any]) -> None:
+            items = data["recipients"]
+            for index, existing in enumerate(items):
+                if existing["id"] == recipient.get("id"):
+                    items[index] = recipient
+                    return
+            items.append(recipient)
+
+        self.edit_config(edit)
+        return self.recipient(str(recipient["id"]))
+
+    def delete_recipient(self, recipient_id: str) -> None:
+        self.recipient(recipient_id)
+        self.edit_config(
+            lambda data: data.__setitem__(
+                "recipients", [r for r in data["recipients"] if r["id"] != recipient_id]
+            )
+        )
 
     # -- simulator ---------------------------------------------------------------------------
 
