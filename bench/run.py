@@ -13,6 +13,7 @@ from typing import Any
 from bench.api import api_rps
 from bench.engine import cascade, latency, throughput
 from bench.footprint import footprint
+from bench.outbox import outbox_drain
 from bench.ws_fanout import ws_fanout
 
 TARGETS = {
@@ -27,6 +28,7 @@ TARGETS = {
     "ws_slow_client_disconnected": ("==", True),
     "ws_burst_witnesses_all_delivered": ("==", True),
     "ws_fanout_after_slow_p99_ms": ("<=", 50),
+    "outbox_all_delivered": ("==", True),
 }
 
 
@@ -69,6 +71,7 @@ def main() -> int:
     results.update(footprint())
     results.update(api_rps())
     results.update(ws_fanout())
+    results.update(asyncio.run(outbox_drain()))
     results["targets_met"] = {
         key: _met(results[key], op, bound) for key, (op, bound) in TARGETS.items()
     }

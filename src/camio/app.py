@@ -31,6 +31,7 @@ from camio.api.auth import Authenticator
 from camio.api.redirect import HTTP_POLICY, HttpPolicy
 from camio.api.session_routes import SetupCode
 from camio.api.system_routes import SYSTEM, SystemHooks
+from camio.audio import AUDIO, AudioService
 from camio.core.clock import SystemClock
 from camio.core.config import DeviceConfig
 from camio.core.events import Cause, Event, Topic
@@ -82,6 +83,8 @@ class Settings:
     #: The HTTP address was given explicitly (``--listen``): it serves plain HTTP whatever
     #: the configured HTTP mode, so scripts that speak only HTTP keep working.
     explicit_listen: bool = False
+    #: The audio output of the play_audio action: ``sim``, ``alsa`` or ``alsa:<device>``.
+    audio_output: str = "sim"
 
     @property
     def config_file(self) -> Path:
@@ -218,6 +221,7 @@ class CamioApp:
             revision=revision,
             outbox_store=OutboxStore(self._conn),
         )
+        device.services.set(AUDIO, AudioService.create(data_dir, clock, settings.audio_output))
         device.start()
         self.device = device
         authenticator = Authenticator(users, realm="camio", local_token=token, on_event=self._audit)
@@ -379,6 +383,9 @@ class CamioApp:
     async def stop(self) -> None:
         if self.device is not None:
             self.device.stop()
+            audio = self.device.services.get(AUDIO)
+            if audio is not None:
+                audio.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -61,6 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         https_host, https_port = None, None
         if args.https_listen not in (None, "off"):
             https_host, https_port = parse_listen(args.https_listen)
+        if args.audio.partition(":")[0] not in ("sim", "alsa"):
+            raise ValueError(f"--audio {args.audio}: use 'sim', 'alsa' or 'alsa:DEVICE'")
     except ValueError as exc:
         print(f"camio: {exc}", file=sys.stderr)
         return 2
@@ -74,6 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         https_port=https_port,
         https_off=args.https_listen == "off",
         explicit_listen=args.listen is not None,
+        audio_output=args.audio,
     )
     try:
         return asyncio.run(serve(settings))
@@ -327,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--https-listen",
         default=None,
         help="HOST:PORT for HTTPS (default: the HTTP host, port 8443), or 'off'",
+    )
+    run.add_argument(
+        "--audio",
+        default="sim",
+        help="audio output: 'sim' (record what would play; default), 'alsa' or 'alsa:DEVICE' "
+        "(plays with aplay when alsa-utils is installed)",
     )
     run.set_defaults(func=cmd_run)
 

@@ -11,6 +11,7 @@ import base64
 import io
 import threading
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ PREFIX = "/api/"
 #: these so the handlers run past their 404 (user names are left alone: the fuzzer must not
 #: change the password it authenticates with).
 KNOWN_IDS = {"id": ["in1", "in2", "out1", "door", "night"], "n": ["1", "7", "32"]}
+#: The same for an operation's path prefix: the clip uploaded by a valid body.
+KNOWN_NAMES = {"/api/v1/audio/": {"name": ["bell"]}}
 
 RULE = {
     "id": "door",
@@ -58,6 +61,20 @@ SCHEDULE = {
     "entries": [{"start": "2026-01-01T22:00:00", "duration_s": 28800, "rrule": "FREQ=DAILY"}],
 }
 SHARE = {"kind": "share", "id": "door", "name": "Share", "path": "/tmp", "min_free_mb": 0}
+
+
+def _wav() -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(bytes(1600))
+    return buf.getvalue()
+
+
+# A clip upload is the WAV file itself: send generated and valid bodies as raw bytes.
+schemathesis.serializer.alias("audio/wav", "application/octet-stream")
 #: Valid bodies mixed into the generated ones, so the success paths are checked too.
 VALID_BODIES: dict[tuple[str, str], list[Any]] = {
     ("POST", "/api/v1/rules"): [{**RULE, "id": "door2"}],
@@ -67,6 +84,8 @@ VALID_BODIES: dict[tuple[str, str], list[Any]] = {
     ("PUT", "/api/v1/config"): [{"config": {}}],
     ("POST", "/api/v1/recipients"): [SHARE],
     ("PUT", "/api/v1/recipients/{id}"): [SHARE, {**SHARE, "kind": "tcp"}],
+    ("PUT", "/api/v1/audio/clips/{name}"): [_wav()],
+    ("POST", "/api/v1/audio/clips/{name}/play"): [{"repeat": 2}],
     ("PATCH", "/api/v1/ports/{id}"): [{"name": "Door"}, {"debounce_on_ms": 0}],
     ("PUT", "/api/v1/ports/{id}/state"): [{"active": True, "duration_ms": 500}],
     ("POST", "/api/v1/ports/{id}/sequence"): [{"steps": [{"active": True, "duration_ms": 10}]}],
@@ -332,7 +351,11 @@ def api_schema(
 
     @schema.hook
     def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:
-        known = {name: KNOWN_IDS[name] for name in path_parameters or () if name in KNOWN_IDS}
+        ids = dict(KNOWN_IDS)
+        for prefix, names in KNOWN_NAMES.items():
+            if context.operation.path.startswith(prefix):
+                ids.update(names)
+        known = {name: ids[name] for name in path_parameters or () if name in ids}
         if not known:
             return st.just(path_parameters)
         chosen = st.fixed_dictionaries({name: st.sampled_from(ids) for name, ids in known.items()})

@@ -256,3 +256,51 @@ async def test_every_page_looks_like_a_product(
     await page.locator("#nav-toggle").click()
     await expect(nav).to_be_in_viewport(ratio=1)
     await shot(page, screenshots, "22-nav-phone")
+
+
+async def test_a_recipient_made_in_the_form_is_tested_edited_and_deleted(
+    daemon: Daemon, page: Page, screenshots: Path
+) -> None:
+    await sign_in(page, daemon)
+    await page.goto(f"{daemon.url}/#/recipients")
+    await expect(page.locator("main h1")).to_have_text("Recipients")
+    await page.get_by_role("button", name="Add recipient").click()
+    editor = page.locator("dialog[open]")
+    await editor.get_by_label("Kind").select_option("http")
+    await editor.get_by_label("Name", exact=True).fill("Web hook")
+    await expect(editor.get_by_label("Id", exact=True)).to_have_value("web-hook")
+    await editor.get_by_label("URL").fill("http://127.0.0.1:9/alarm")
+    await editor.get_by_label("Authentication").select_option("basic")
+    await editor.get_by_label("User name").fill("cam")
+    await editor.get_by_label("Password").fill("s3cret-pass")
+    await shot(page, screenshots, "23-recipient-editor")
+    await editor.get_by_role("button", name="Add recipient").click()
+    await expect(page.locator("dialog[open]")).to_have_count(0)
+    row = page.get_by_role("row").filter(has_text="Web hook")
+    await expect(row.locator("[data-state]")).to_have_text("ok")
+    stored = await (await page.request.get(f"{daemon.url}/api/v1/recipients/web-hook")).json()
+    assert stored["password"] == "********" and stored["auth"] == "basic", stored
+
+    # Test: the device's own words, shown as they are.
+    await row.get_by_role("button", name="Test").click()
+    result = page.locator("dialog[open] .test-message")
+    await expect(result).to_contain_text("cannot reach 127.0.0.1:9")
+    await shot(page, screenshots, "24-recipient-test")
+    await page.locator("dialog[open]").get_by_role("button", name="Close", exact=True).last.click()
+
+    # Edit: the stored password is not shown and is kept when the field stays empty.
+    await row.get_by_role("button", name="Edit").click()
+    editor = page.locator("dialog[open]")
+    await expect(editor.get_by_label("Password")).to_have_value("")
+    await expect(editor.locator("[data-field=password] .hint")).to_contain_text("stored")
+    await editor.get_by_label("URL").fill("http://127.0.0.1:9/other")
+    await editor.get_by_role("button", name="Save").click()
+    await expect(page.locator("dialog[open]")).to_have_count(0)
+    config = await (await page.request.get(f"{daemon.url}/api/v1/config")).json()
+    [hook] = [r for r in config["config"]["recipients"] if r["id"] == "web-hook"]
+    assert hook["url"] == "http://127.0.0.1:9/other" and hook["password"] == "s3cret-pass"
+    await shot(page, screenshots, "25-recipients")
+
+    await row.get_by_role("button", name="Delete recipient Web hook").click()
+    await page.locator("dialog[open]").get_by_role("button", name="Delete recipient").click()
+    await expect(page.get_by_role("row").filter(has_text="Web hook")).to_have_count(0)

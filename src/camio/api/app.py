@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from camio.api import (
+    audio_routes,
     config_routes,
     device_routes,
     events,
@@ -81,6 +82,7 @@ def build_api(
         session_routes.routes,
         users_routes.routes,
         recipients_routes.routes,
+        audio_routes.routes,
         *_optional_tables(),
     ]
     for table in tables:

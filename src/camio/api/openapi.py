@@ -327,6 +327,11 @@ def build_openapi(
                 "required": True,
                 "content": {"application/json": {"schema": ref(route_spec.body, "validation")}},
             }
+        elif route_spec is not None and route_spec.upload is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {route_spec.upload: {"schema": {"type": "string", "format": "binary"}}},
+            }
         responses: dict[str, Any] = {}
         if op.websocket:
             responses["101"] = {"description": "Switching Protocols: the WebSocket stream"}

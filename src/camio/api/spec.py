@@ -42,6 +42,8 @@ class RouteSpec:
     content_type: str = "application/json"
     csrf: bool = True
     extra_statuses: tuple[int, ...] = field(default=())
+    upload: str | None = None
+    """The media type of a raw (non-JSON) request body, such as ``audio/wav``."""
 
 
 def spec(
@@ -56,6 +58,7 @@ def spec(
     content_type: str = "application/json",
     csrf: bool = True,
     extra_statuses: tuple[int, ...] = (),
+    upload: str | None = None,
 ) -> Callable[[H], H]:
     """Attach a :class:`RouteSpec` to a handler (put it under the route decorator)."""
     route_spec = RouteSpec(
@@ -69,6 +72,7 @@ def spec(
         content_type=content_type,
         csrf=csrf,
         extra_statuses=extra_statuses,
+        upload=upload,
     )
 
     def mark(handler: H) -> H:

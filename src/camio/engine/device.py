@@ -32,6 +32,7 @@ from camio.engine.errors import Conflict, InvalidRequest, NotFound, NotSimulated
 from camio.engine.outbox import FailureCallback, Outbox
 from camio.engine.persistence import EventQuery, MemoryPersistence, Persistence
 from camio.engine.runner import RuleRunner
+from camio.engine.services import Services
 from camio.hardware.base import Driver, Simulation
 from camio.recipients.base import Delivery, DeliveryError, sender_for
 from camio.store.outbox import OutboxStore
@@ -105,6 +106,8 @@ class Device:
         self.outbox = Outbox(
             self, outbox_store or OutboxStore(sqlite3.connect(":memory:", isolation_level=None))
         )
+        #: Optional services set by the composition root (the audio output).
+        self.services = Services()
         self.stats = DeviceStats()
         self.started = False
         self._flush_timer: Timer | None = None

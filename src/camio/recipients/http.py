@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import ssl
 import uuid
 from functools import partial
@@ -169,6 +170,11 @@ class HttpSender(Sender[HttpRecipient]):
                 f"certificate of {urlsplit(url).netloc} not trusted: {exc.certificate_error} "
                 "(add its CA file or turn verify_tls off)"
             ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # Its str() names the SSL context object; the OS error is what a user can act on.
+            errno = exc.os_error.errno
+            reason = os.strerror(errno) if errno else str(exc.os_error)
+            raise DeliveryError(f"cannot reach {urlsplit(url).netloc}: {reason}") from exc
         except aiohttp.ClientError as exc:
             raise DeliveryError(f"cannot reach {urlsplit(url).netloc}: {exc}") from exc
         except TimeoutError as exc:
