@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol
 from pydantic import Field
 
 from camio.core.ports import PORT_ID_PATTERN, Model
+from camio.core.registry import register_kind
 
 SourceKey = tuple[str, str]
 """``(kind, id)``: what changed, e.g. ``("input", "in1")``, ``("vinput", "3")``."""
@@ -244,11 +245,7 @@ CONDITION_MODELS: dict[str, type[ConditionBase]] = {}
 
 def register_condition(model: type[ConditionBase]) -> type[ConditionBase]:
     """Make a condition kind known to rule validation (usable as a class decorator)."""
-    kind = model.model_fields["kind"].default
-    if not isinstance(kind, str):
-        raise TypeError(f"{model.__name__} needs a default literal 'kind'")
-    CONDITION_MODELS[kind] = model
-    return model
+    return register_kind(CONDITION_MODELS, model)
 
 
 for _model in (

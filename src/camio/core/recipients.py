@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from camio.core.ports import PORT_ID_PATTERN, Model
+from camio.core.registry import register_kind, validate_kind
 
 
 class RecipientSpec(Model):
@@ -27,27 +28,9 @@ RECIPIENT_MODELS: dict[str, type[RecipientSpec]] = {}
 
 
 def register_recipient_model(model: type[RecipientSpec]) -> type[RecipientSpec]:
-    kind = model.model_fields["kind"].default
-    if not isinstance(kind, str):
-        raise TypeError(f"{model.__name__} needs a default literal 'kind'")
-    RECIPIENT_MODELS[kind] = model
-    return model
+    return register_kind(RECIPIENT_MODELS, model)
 
 
 def recipient_by_kind(value: Any) -> Any:
     """Validate a recipient dict as the model of its ``kind`` (a clear error otherwise)."""
-    if isinstance(value, RecipientSpec):
-        return value
-    if not isinstance(value, dict):
-        raise ValueError("a recipient must be an object with a 'kind'")
-    kind = value.get("kind")
-    model = RECIPIENT_MODELS.get(kind) if isinstance(kind, str) else None
-    if model is None:
-        known = ", ".join(sorted(RECIPIENT_MODELS)) or "none registered"
-        raise ValueError(f"unknown recipient kind {kind!r} (known: {known})")
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"{loc}: {first['msg']}" if loc else first["msg"]) from None
+    return validate_kind(value, RECIPIENT_MODELS, "recipient")

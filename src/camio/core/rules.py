@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from camio.core.clock import NS_PER_MS
 from camio.core.conditions import CONDITION_MODELS, Check, ConditionBase, SourceKey, StateView
 from camio.core.ports import PORT_ID_PATTERN, Model
+from camio.core.registry import register_kind, validate_kind
 
 
 class ActionSpec(Model):
@@ -46,30 +47,7 @@ ACTION_MODELS: dict[str, type[ActionSpec]] = {}
 
 def register_action_model(model: type[ActionSpec]) -> type[ActionSpec]:
     """Make an action kind known to rule validation (usable as a class decorator)."""
-    kind = model.model_fields["kind"].default
-    if not isinstance(kind, str):
-        raise TypeError(f"{model.__name__} needs a default literal 'kind'")
-    ACTION_MODELS[kind] = model
-    return model
-
-
-def _by_kind(value: Any, registry: dict[str, Any], what: str) -> Any:
-    if isinstance(value, Model):
-        return value
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} must be an object with a 'kind'")
-    kind = value.get("kind")
-    model = registry.get(kind) if isinstance(kind, str) else None
-    if model is None:
-        known = ", ".join(sorted(registry))
-        raise ValueError(f"unknown {what} kind {kind!r} (known: {known})")
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        # Re-raise as a plain message so pydantic reports it under this field's location.
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"{loc}: {first['msg']}" if loc else first["msg"]) from None
+    return register_kind(ACTION_MODELS, model)
 
 
 class RunMode(StrEnum):
@@ -98,17 +76,17 @@ class RuleConfig(Model):
 
     @field_validator("conditions", mode="before")
     @classmethod
-    def _conditions_by_kind(cls, value: Any) -> Any:
+    def _conditionsvalidate_kind(cls, value: Any) -> Any:
         if not isinstance(value, list):
             return value
-        return [_by_kind(item, CONDITION_MODELS, "condition") for item in value]
+        return [validate_kind(item, CONDITION_MODELS, "condition") for item in value]
 
     @field_validator("action", "fallback", mode="before")
     @classmethod
-    def _action_by_kind(cls, value: Any) -> Any:
+    def _actionvalidate_kind(cls, value: Any) -> Any:
         if value is None:
             return None
-        return _by_kind(value, ACTION_MODELS, "action")
+        return validate_kind(value, ACTION_MODELS, "action")
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleConfig:
