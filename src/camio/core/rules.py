@@ -76,14 +76,14 @@ class RuleConfig(Model):
 
     @field_validator("conditions", mode="before")
     @classmethod
-    def _conditionsvalidate_kind(cls, value: Any) -> Any:
+    def _conditions_by_kind(cls, value: Any) -> Any:
         if not isinstance(value, list):
             return value
         return [validate_kind(item, CONDITION_MODELS, "condition") for item in value]
 
     @field_validator("action", "fallback", mode="before")
     @classmethod
-    def _actionvalidate_kind(cls, value: Any) -> Any:
+    def _action_by_kind(cls, value: Any) -> Any:
         if value is None:
             return None
         return validate_kind(value, ACTION_MODELS, "action")
