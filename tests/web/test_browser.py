@@ -11,6 +11,7 @@ Nothing sleeps: Playwright's expectations wait (up to 5 s) for what the page sho
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +42,28 @@ async def sign_in(page: Page, daemon: Daemon) -> None:
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/#/live*")
     await expect(page.locator("#conn")).to_have_attribute("data-status", "live")
+
+
+async def api_post(page: Page, daemon: Daemon, path: str, body: dict[str, object]) -> None:
+    """A call as the signed-in browser makes it: its session cookie and CSRF token."""
+    session = await (await page.request.get(f"{daemon.url}/api/v1/session")).json()
+    reply = await page.request.post(
+        f"{daemon.url}{path}", data=body, headers={"X-CSRF-Token": session["csrf_token"]}
+    )
+    assert reply.ok, await reply.text()
+
+
+def written(share: Path) -> list[Path]:
+    """The files a share recipient wrote (not its temporary files)."""
+    return [p for p in share.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+
+async def delivered(share: Path) -> list[Path]:
+    """The share's files, once there are any (the caller bounds the wait)."""
+    while True:
+        if files := written(share):
+            return files
+        await asyncio.sleep(0.05)
 
 
 def port_card(page: Page, port_id: str) -> Locator:
@@ -304,3 +327,53 @@ async def test_a_recipient_made_in_the_form_is_tested_edited_and_deleted(
     await row.get_by_role("button", name="Delete recipient Web hook").click()
     await page.locator("dialog[open]").get_by_role("button", name="Delete recipient").click()
     await expect(page.get_by_role("row").filter(has_text="Web hook")).to_have_count(0)
+
+
+async def test_a_rule_made_in_the_form_notifies_a_share(
+    daemon: Daemon, page: Page, screenshots: Path, tmp_path: Path
+) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    await sign_in(page, daemon)
+    await api_post(
+        page,
+        daemon,
+        "/api/v1/recipients",
+        {"kind": "share", "id": "archive", "name": "Archive", "path": str(share), "min_free_mb": 0},
+    )
+    await page.goto(f"{daemon.url}/#/rules")
+    await page.get_by_role("button", name="New rule").first.click()
+    editor = page.locator("dialog[open]")
+    await editor.get_by_label("Name", exact=True).fill("Door notify")
+    condition = editor.get_by_role("group", name="Condition 1")
+    await expect(condition.get_by_label("Input", exact=True)).to_have_value("in1")
+    await expect(condition.get_by_label("Is", exact=True)).to_have_value("active")
+
+    # Input 1 active -> notify the share: the recipient list was loaded with the editor.
+    await editor.get_by_label("Action", exact=True).select_option("notify")
+    recipients = editor.locator('[data-field="action.recipients"]')
+    await recipients.get_by_role("checkbox", name=re.compile("^Archive")).check()
+    await expect(editor.get_by_label("Subject")).to_have_value(
+        "{device.name}: {event.topic} {event.source}"
+    )
+    await expect(editor.locator('[data-field="action.subject"] .hint')).to_contain_text(
+        "{event.topic}, {event.source}, {device.name}"
+    )
+    await shot(page, screenshots, "26-rule-editor-notify")
+    await editor.get_by_role("button", name="Create rule").click()
+    await expect(page.locator("dialog[open]")).to_have_count(0)
+    await expect(page.get_by_role("row").filter(has_text="Door notify")).to_be_visible()
+
+    rule = await (await page.request.get(f"{daemon.url}/api/v1/rules/door-notify")).json()
+    assert rule["action"] == {
+        "kind": "notify",
+        "recipients": ["archive"],
+        "subject": "{device.name}: {event.topic} {event.source}",
+        "message": "{rule.name}: {event.topic} on {event.source} at {event.time}",
+    }
+
+    # The circuit of input 1 closes: the delivery lands in the share (bounded wait).
+    await api_post(page, daemon, "/api/v1/sim/ports/in1/circuit", {"circuit": "closed"})
+    async with asyncio.timeout(5):
+        files = await delivered(share)
+    assert files, files

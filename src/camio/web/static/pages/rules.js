@@ -21,7 +21,14 @@ const MOMENTARY = new Set(['recurrence', 'device_started']);
 const ACTION_KINDS = [
   ['set_output', 'Set an output'],
   ['set_virtual_input', 'Set a virtual input'],
+  ['notify', 'Send a notification'],
+  ['play_audio', 'Play an audio clip'],
 ];
+// The notify action's defaults and limits (camio.actions.notify).
+const NOTIFY_SUBJECT = '{device.name}: {event.topic} {event.source}';
+const NOTIFY_MESSAGE = '{rule.name}: {event.topic} on {event.source} at {event.time}';
+const MAX_RECIPIENTS = 16;
+const TEMPLATE_HINT = 'Placeholders: {event.topic}, {event.source}, {device.name}.';
 const RUN_MODES = [
   ['parallel', 'Parallel: run again; the output’s re-trigger policy decides'],
   ['single', 'Single: ignore a new firing while the action runs'],
@@ -129,8 +136,15 @@ export async function render(root, ctx) {
   }
 
   // Editor ----------------------------------------------------------------------------------
-  function openEditor(rule) {
+  async function openEditor(rule) {
     editorOpen = true;
+    // What the notify and play_audio actions choose from, fresh for each editor.
+    const [recipients, clips] = await Promise.all([
+      get('/api/v1/recipients').catch(() => ({ recipients: [] })),
+      get('/api/v1/audio/clips').catch(() => ({ clips: [] })),
+    ]);
+    if (!ctx.alive()) return;
+    const choices = { ...data, recipients: recipients.recipients, clips: clips.clips };
     const isNew = !rule;
     const draft = rule ? stripStatus(structuredClone(rule)) : {
       id: '', name: '', enabled: true, trigger_first: false, wait_between_actions_ms: 0,
@@ -176,9 +190,9 @@ export async function render(root, ctx) {
     renumber();
 
     // Action
-    const actionEd = actionEditor('action', draft.action, data);
+    const actionEd = actionEditor('action', draft.action, choices);
     const hasFallback = toggle({ label: 'Run a fallback action when the action fails', name: 'fallback', checked: Boolean(draft.fallback) });
-    const fallbackEd = actionEditor('fallback', draft.fallback || { kind: 'set_output', port: data.outputs[0]?.id ?? '', active: true, duration_ms: null }, data);
+    const fallbackEd = actionEditor('fallback', draft.fallback || { kind: 'set_output', port: data.outputs[0]?.id ?? '', active: true, duration_ms: null }, choices);
     fallbackEd.el.hidden = !draft.fallback;
     hasFallback.control.addEventListener('change', () => { fallbackEd.el.hidden = !hasFallback.control.checked; });
 
@@ -459,7 +473,8 @@ function actionEditor(prefix, initial, data) {
   let act = { ...initial };
   let mode = 'once';
   const box = h('div', { class: 'cond-fields' });
-  const el = h('div', { class: 'stack', dataset: { field: prefix } }, box, h('p', { class: 'field-error', hidden: true }));
+  const wide = h('div', { class: 'form-grid', hidden: true }); // full-width fields (templates)
+  const el = h('div', { class: 'stack', dataset: { field: prefix } }, box, wide, h('p', { class: 'field-error', hidden: true }));
   let controls = {};
   const known = ACTION_KINDS.some(([k]) => k === act.kind);
   const kinds = known ? ACTION_KINDS : [...ACTION_KINDS, [act.kind, act.kind]];
@@ -473,6 +488,7 @@ function actionEditor(prefix, initial, data) {
     controls = {};
     const path = (f) => `${prefix}.${f}`;
     const parts = [kindField];
+    const wideParts = [];
     switch (act.kind) {
       case 'set_output': {
         controls.port = field({ label: 'Output', name: path('port'), type: 'select', value: act.port, options: data.outputs.length ? data.outputs.map((p) => ({ value: p.id, label: `${p.name} (${p.id})` })) : [{ value: '', label: 'none on this device' }] });
@@ -488,15 +504,33 @@ function actionEditor(prefix, initial, data) {
         parts.push(controls.number, controls.active, controls.duration);
         break;
       }
+      case 'notify': {
+        controls.recipients = recipientList(path('recipients'), act.recipients || [], data.recipients);
+        controls.subject = field({ label: 'Subject', name: path('subject'), value: act.subject ?? NOTIFY_SUBJECT, hint: TEMPLATE_HINT, attrs: { maxlength: 256, spellcheck: 'false' }, wide: true });
+        controls.message = field({ label: 'Message', name: path('message'), type: 'textarea', value: act.message ?? NOTIFY_MESSAGE, hint: TEMPLATE_HINT, attrs: { maxlength: 4096, rows: 3, spellcheck: 'false' }, wide: true });
+        wideParts.push(controls.recipients, controls.subject, controls.message);
+        break;
+      }
+      case 'play_audio': {
+        const names = data.clips.map((c) => c.name);
+        if (act.clip && !names.includes(act.clip)) names.push(act.clip);
+        controls.clip = field({ label: 'Clip', name: path('clip'), type: 'select', value: act.clip ?? names[0], options: names.length ? names.map((n) => ({ value: n, label: n })) : [{ value: '', label: 'no clips yet' }], hint: 'From the clip library (System).' });
+        controls.repeat = field({ label: 'Repeat', name: path('repeat'), type: 'number', value: act.repeat ?? 1, hint: 'How many times in a row, 1 to 100 (while active: until the conditions end).', attrs: { min: 1, max: 100, step: 1 } });
+        parts.push(controls.clip, controls.repeat);
+        break;
+      }
       default:
         parts.push(h('p', { class: 'hint cond-note' }, 'This action kind has no form here; it is kept as it is: ', h('code', { text: JSON.stringify(act) })));
     }
     fill(box, parts);
+    fill(wide, wideParts);
+    wide.hidden = !wideParts.length;
     controls.active?.control.addEventListener('change', syncDuration);
     syncDuration();
   }
 
   function syncDuration() {
+    if (controls.repeat) controls.repeat.hidden = mode === 'while_active';
     if (!controls.duration) return;
     const stop = controls.active?.control.value === 'false' && act.kind === 'set_output';
     controls.duration.hidden = mode === 'while_active' || stop;
@@ -513,6 +547,12 @@ function actionEditor(prefix, initial, data) {
       const d = intValue(controls.duration.control);
       return { kind, number: Number(controls.number.control.value), active: controls.active.control.value === 'true', duration_ms: mode === 'while_active' ? null : d };
     }
+    if (kind === 'notify') {
+      return { kind, recipients: controls.recipients.value, subject: controls.subject.control.value, message: controls.message.control.value };
+    }
+    if (kind === 'play_audio') {
+      return { kind, clip: controls.clip.control.value, repeat: intValue(controls.repeat.control) ?? 1 };
+    }
     return act;
   }
 
@@ -522,4 +562,37 @@ function actionEditor(prefix, initial, data) {
     read,
     setMode(m) { mode = m; syncDuration(); },
   };
+}
+
+/**
+ * The notify action's recipients: one checkbox each (a fieldset, like choice()), the ids the
+ * action names that no longer exist kept as their own checkbox. .value is the checked ids.
+ */
+function recipientList(name, selected, recipients) {
+  const known = new Set(recipients.map((r) => r.id));
+  const items = [
+    ...recipients.map((r) => ({ value: r.id, label: r.name, hint: `${r.id} · ${r.kind}${r.enabled === false ? ' · off' : ''}` })),
+    ...selected.filter((id) => !known.has(id)).map((id) => ({ value: id, label: id, hint: 'not configured' })),
+  ];
+  const group = uid(name);
+  const hintId = `${group}-hint`;
+  const inputs = [];
+  const options = items.map((o) => {
+    const id = uid(group);
+    const input = h('input', { type: 'checkbox', id, name, value: o.value, checked: selected.includes(o.value) });
+    inputs.push(input);
+    return h('label', { class: 'choice-option', for: id }, input,
+      h('span', { class: 'choice-text' }, h('span', { class: 'choice-title', text: o.label }),
+        h('span', { class: 'choice-hint', text: o.hint })));
+  });
+  const fs = h('fieldset', { class: 'field field-wide choice', dataset: { field: name }, 'aria-describedby': hintId },
+    h('legend', { text: 'Recipients' }),
+    items.length
+      ? h('div', { class: 'choice-options' }, options)
+      : h('p', { class: 'hint' }, 'No recipients yet. ', h('a', { href: '#/recipients', text: 'Add one on the Recipients page' }), ', then come back.'),
+    h('p', { class: 'hint', id: hintId, text: `Each gets its own delivery; up to ${MAX_RECIPIENTS}.` }),
+    h('p', { class: 'field-error', hidden: true }));
+  fs.addEventListener('change', () => clearFieldError(fs));
+  Object.defineProperty(fs, 'value', { get: () => inputs.filter((i) => i.checked).map((i) => i.value) });
+  return fs;
 }
