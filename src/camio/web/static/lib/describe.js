@@ -52,6 +52,15 @@ export function describeAction(a, names, mode = 'once') {
       const d = a.duration_ms ? ` for ${fmtMs(a.duration_ms)}` : '';
       return `virtual input ${a.number} ${state}${d}`;
     }
+    case 'notify': {
+      const who = (a.recipients || []).join(', ') || 'nobody';
+      return `notify ${who}`;
+    }
+    case 'play_audio': {
+      if (mode === 'while_active') return `play ${a.clip} until it stops holding`;
+      const times = a.repeat && a.repeat > 1 ? ` ${a.repeat} times` : '';
+      return `play ${a.clip}${times}`;
+    }
     default:
       return a.kind;
   }
