@@ -1,12 +1,13 @@
-"""Outages of the SMTP, TCP and FTP recipients during a burst of alarms, end to end.
+"""Outages of the SMTP, TCP, FTP and SFTP recipients during a burst of alarms, end to end.
 
 A real in-process CamioApp runs a rule ``input -> notify`` against a real server on 127.0.0.1
-(aiosmtpd, an ``asyncio`` line listener, pyftpdlib). The server is killed in the middle of a
-burst of alarms and brought back on the same port; later it is down again while camio itself
-restarts. Every alarm event must arrive at the receiver, recognisable by its delivery key
-(``X-Camio-Delivery`` / the start of the line / the file name): after deduplication by key the
-keys received are exactly the keys of the events. Retries come quickly because the device's
-``outbox`` backoff is made small; every wait is bounded by an asyncio timeout.
+(aiosmtpd, an ``asyncio`` line listener, pyftpdlib, asyncssh). The server is killed in the
+middle of a burst of alarms and brought back on the same port; later it is down again while
+camio itself restarts. Every alarm event must arrive at the receiver, recognisable by its
+delivery key (``X-Camio-Delivery`` / the start of the line / the file name): after
+deduplication by key the keys received are exactly the keys of the events. Retries come
+quickly because the device's ``outbox`` backoff is made small; every wait is bounded by an
+asyncio timeout.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from email import message_from_bytes
 from pathlib import Path
 from typing import Any, Protocol
 
+import asyncssh
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -211,15 +213,110 @@ class FtpReceiver:
         }
 
 
-@pytest.fixture(params=["smtp", "tcp", "ftp"])
+# --- SFTP -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SftpReceiver:
+    """asyncssh with SFTP rooted in ``root``; a kill closes the acceptor and every connection."""
+
+    root: Path
+    port: int = field(default_factory=free_port)
+    host_key: asyncssh.SSHKey = field(
+        default_factory=lambda: asyncssh.generate_private_key("ssh-ed25519")
+    )
+    uploads: list[str] = field(default_factory=list)
+    connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
+    acceptor: asyncssh.SSHAcceptor | None = None
+
+    async def start(self) -> None:
+        self.root.mkdir(exist_ok=True)
+        uploads, connections = self.uploads, self.connections
+
+        class Login(asyncssh.SSHServer):
+            def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+                self.conn = conn
+                connections.add(conn)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                connections.discard(self.conn)
+
+            def begin_auth(self, username: str) -> bool:
+                return True
+
+            def password_auth_supported(self) -> bool:
+                return True
+
+            def validate_password(self, username: str, password: str) -> bool:
+                return (username, password) == ("cam", "secret")
+
+        class Files(asyncssh.SFTPServer):
+            async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+                """The ``.part`` upload becomes the final file: one reception (a retry
+                renames again)."""
+                result = super().posix_rename(oldpath, newpath)
+                if result is not None:
+                    await result
+                uploads.append(Path(newpath.decode()).name)
+
+        root = str(self.root).encode()
+
+        def sftp_factory(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
+            return Files(chan, chroot=root)
+
+        self.acceptor = await asyncssh.listen(
+            "127.0.0.1",
+            self.port,
+            reuse_address=True,
+            server_host_keys=[self.host_key],
+            server_factory=Login,
+            sftp_factory=sftp_factory,
+        )
+
+    async def kill(self) -> None:
+        if self.acceptor is not None:
+            acceptor, self.acceptor = self.acceptor, None
+            acceptor.close()
+            connections = list(self.connections)
+            self.connections.clear()
+            for conn in connections:
+                conn.abort()
+            for conn in connections:
+                await conn.wait_closed()
+            await acceptor.wait_closed()
+
+    def keys(self) -> list[str]:
+        """One key per completed upload (rename of the ``.part`` file), in order."""
+        return [name.removesuffix("-message.txt") for name in self.uploads]
+
+    def files(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir())
+
+    def recipient(self) -> dict[str, Any]:
+        return {
+            "kind": "sftp",
+            "id": "out",
+            "name": "SFTP",
+            "host": "127.0.0.1",
+            "port": self.port,
+            "username": "cam",
+            "password": "secret",
+            "host_key": self.host_key.export_public_key().decode().strip(),
+            "timeout": 2,
+        }
+
+
+@pytest.fixture(params=["smtp", "tcp", "ftp", "sftp"])
 async def receiver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Receiver]:
     made: Receiver
     if request.param == "smtp":
         made = SmtpReceiver()
     elif request.param == "tcp":
         made = TcpReceiver()
-    else:
+    elif request.param == "ftp":
         made = FtpReceiver(tmp_path / "ftp")
+    else:
+        made = SftpReceiver(tmp_path / "sftp")
     await made.start()
     try:
         yield made
@@ -324,5 +421,5 @@ async def test_a_burst_through_an_outage_and_a_restart_arrives_once_per_event(
     assert sum(duplicates.values()) - len(duplicates) <= 1, duplicates  # only the cut-off one
     if isinstance(receiver, SmtpReceiver):
         assert all(receiver.message_ids[k] == f"<{k}@camio>" for k in received)
-    if isinstance(receiver, FtpReceiver):
+    if isinstance(receiver, FtpReceiver | SftpReceiver):
         assert receiver.files() == sorted(f"{key}-message.txt" for key in received)
