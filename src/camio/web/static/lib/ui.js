@@ -404,6 +404,20 @@ export function formError() {
  * A modal <dialog>. content: nodes; actions: buttons (a button with data-close closes it).
  * Returns {dialog, close}. The dialog removes itself when closed.
  */
+/**
+ * A dialog editing ``form`` (which must have an id): its body is the form, its footer
+ * ``extra`` actions, Cancel and a primary button that submits the form. Returns the dialog's
+ * ``close`` and the submit button (for ``busy``).
+ */
+export function formDialog({ title, form, saveText = 'Save', extra = [], drawer = false, wide = false, onClose }) {
+  const save = button(saveText, { type: 'submit', variant: 'primary', form: form.getAttribute('id') });
+  const { close } = modal({
+    title, drawer, wide, onClose, content: form,
+    actions: [...extra, button('Cancel', { dataset: { close: 'cancel' } }), save],
+  });
+  return { close, save };
+}
+
 export function modal({ title, content, actions = [], drawer = false, wide = false, onClose }) {
   const titleId = uid('dlg');
   const closeBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-icon dialog-x', 'aria-label': 'Close' }, icon('close'));

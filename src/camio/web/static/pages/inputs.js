@@ -3,8 +3,7 @@
 import { can, get, patch, reportError, toast } from '../app.js';
 import { describeAction, namesFrom, rulesUsing } from '../lib/describe.js';
 import {
-  badge, busy, button, choice, empty, field, fill, formError, h, intValue, lamp, modal,
-  pageHeader, showErrors, table, td, toggle,
+  badge, busy, button, choice, empty, field, fill, formDialog, formError, h, intValue, lamp, pageHeader, showErrors, table, td, toggle,
 } from '../lib/ui.js';
 
 const DEVICE_CLASSES = ['door', 'window', 'garage_door', 'opening', 'motion', 'occupancy', 'presence',
@@ -102,11 +101,7 @@ export async function render(root, ctx) {
       h('div', { class: 'form-grid' }, name, deviceClass, description),
       h('div', { class: 'stack section-sm' }, mode),
       h('div', { class: 'form-grid section-sm' }, enabled, supervised, debOn, debOff, arming));
-    const save = button('Save', { type: 'submit', variant: 'primary', form: form.getAttribute('id') });
-    const { close } = modal({
-      title: `Alarm input ${port.id}`, drawer: true, content: form,
-      actions: [button('Cancel', { dataset: { close: 'cancel' } }), save],
-    });
+    const { close, save } = formDialog({ title: `Alarm input ${port.id}`, form, drawer: true });
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const changes = {

@@ -4,8 +4,7 @@
 import { api, can, get, patch, put, reportError, toast } from '../app.js';
 import { namesFrom, rulesUsing } from '../lib/describe.js';
 import {
-  busy, button, choice, confirmDialog, empty, field, fill, fmtMs, formError, h,
-  intValue, lamp, modal, pageHeader, showErrors, table, td, toggle,
+  busy, button, choice, confirmDialog, empty, field, fill, fmtMs, formDialog, formError, h, intValue, lamp, pageHeader, showErrors, table, td, toggle,
 } from '../lib/ui.js';
 
 const RETRIGGER = {
@@ -138,8 +137,7 @@ export async function render(root, ctx) {
     const id = field({ label: 'Group id', name: 'id', value: group?.id ?? '', hint: 'Letters, digits, - and _.', attrs: { required: true, pattern: '[A-Za-z0-9_-]{1,32}', readOnly: Boolean(group), class: 'mono' } });
     const dead = field({ label: 'Dead time (ms)', name: 'dead_time_ms', type: 'number', value: group?.dead_time_ms ?? 0, hint: 'Pause between one output going idle and another going active.', attrs: { min: 0, max: 60000 } });
     const form = h('form', { novalidate: true, id: 'group-form' }, formError(), h('div', { class: 'form-grid' }, id, dead));
-    const save = button('Save', { type: 'submit', variant: 'primary', form: 'group-form' });
-    const { close } = modal({ title: group ? `Interlock group ${group.id}` : 'New interlock group', content: form, actions: [button('Cancel', { dataset: { close: 'cancel' } }), save] });
+    const { close, save } = formDialog({ title: group ? `Interlock group ${group.id}` : 'New interlock group', form });
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const entry = { id: id.control.value.trim(), dead_time_ms: intValue(dead.control) ?? 0 };
@@ -227,11 +225,7 @@ export async function render(root, ctx) {
       h('div', { class: 'stack section-sm' }, valid, mode, pulseRow),
       h('div', { class: 'form-grid section-sm' }, alarm, follow, retrigger, powerOn, interlock, timed),
       h('div', { class: 'stack section-sm' }, contact, h('div', { class: 'form-grid' }, rating)));
-    const save = button('Save', { type: 'submit', variant: 'primary', form: form.getAttribute('id') });
-    const { close } = modal({
-      title: `Alarm output ${port.id}`, drawer: true, content: form,
-      actions: [button('Cancel', { dataset: { close: 'cancel' } }), save],
-    });
+    const { close, save } = formDialog({ title: `Alarm output ${port.id}`, form, drawer: true });
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const changes = {

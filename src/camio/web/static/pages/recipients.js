@@ -5,8 +5,7 @@
 
 import { can, del, get, post, put, reportError, toast } from '../app.js';
 import {
-  badge, busy, button, confirmDialog, empty, field, fill, fmtTime, formError, h, icon, modal,
-  pageHeader, showErrors, slugify, table, td, toggle, uid,
+  badge, busy, button, confirmDialog, empty, field, fill, fmtTime, formDialog, formError, h, icon, modal, pageHeader, showErrors, slugify, table, td, toggle, uid,
 } from '../lib/ui.js';
 
 const PLACEHOLDER = '********';
@@ -285,8 +284,7 @@ export async function render(root) {
     paintKind();
     const form = h('form', { novalidate: true, id: formId }, formError(),
       h('div', { class: 'form-grid' }, kindSel, name, id, enabled), kindBox);
-    const save = button(editing ? 'Save' : 'Add recipient', { type: 'submit', variant: 'primary', form: formId });
-    const { close } = modal({ title: editing ? `Edit ${current.name}` : 'Add recipient', content: form, actions: [button('Cancel', { dataset: { close: 'cancel' } }), save], drawer: true, wide: true });
+    const { close, save } = formDialog({ title: editing ? `Edit ${current.name}` : 'Add recipient', form, saveText: editing ? 'Save' : 'Add recipient', drawer: true, wide: true });
     queueMicrotask(() => (editing ? name : kindSel).control.focus());
     form.addEventListener('submit', (e) => {
       e.preventDefault();

@@ -5,8 +5,7 @@
 
 import { can, del, get, post, put, reportError, toast } from '../app.js';
 import {
-  badge, busy, button, choice, clearFieldError, confirmDialog, empty, field, fill, formError, h,
-  icon, intValue, modal, pageHeader, showErrors, slugify, table, td, uid,
+  badge, busy, button, choice, clearFieldError, confirmDialog, empty, field, fill, formDialog, formError, h, icon, intValue, pageHeader, showErrors, slugify, table, td, uid,
 } from '../lib/ui.js';
 import {
   DAY_NAMES, DAY_SHORT, SLOTS, WEEK, cellsToEntries, describeEntry, entryRuns, pad, paintRuns, slotTime,
@@ -183,10 +182,9 @@ export async function render(root, ctx) {
         h('div', { class: 'row' }, addEntry),
         h('p', { class: 'field-error', hidden: true })));
 
-    const save = button(isNew ? 'Create schedule' : 'Save', { type: 'submit', variant: 'primary', form: form.getAttribute('id') });
-    const { close } = modal({
-      title: isNew ? 'New schedule' : `Schedule ${draft.name}`, drawer: true, wide: true, content: form,
-      actions: [button('Cancel', { dataset: { close: 'cancel' } }), save],
+    const { close, save } = formDialog({
+      title: isNew ? 'New schedule' : `Schedule ${draft.name}`, form, drawer: true, wide: true,
+      saveText: isNew ? 'Create schedule' : 'Save',
       onClose: () => { editorOpen = false; grid.dispose(); },
     });
     if (isNew) queueMicrotask(() => name.control.focus());

@@ -2,8 +2,7 @@
 
 import { can, del, get, patch, post, put, reportError, session, setSession, toast } from '../app.js';
 import {
-  badge, busy, button, card, clearErrors, confirmDialog, field, fill, fmtTime, formError, h, icon, modal,
-  pageHeader, showErrors, table, td, uid,
+  badge, busy, button, card, clearErrors, confirmDialog, field, fill, fmtTime, formDialog, formError, h, icon, pageHeader, showErrors, table, td, uid,
 } from '../lib/ui.js';
 
 const MIN_PASSWORD = 8;
@@ -116,8 +115,7 @@ export async function render(root) {
     const role = field({ label: 'Role', name: 'role', type: 'select', value: 'viewer', options: ROLES.map(([v, l, d]) => ({ value: v, label: `${l}: ${d}` })) });
     const pw = passwordPair('password', 'Password');
     const form = h('form', { novalidate: true, id: uid('adduser') }, formError(), h('div', { class: 'stack' }, name, role, pw.pw, pw.again));
-    const save = button('Add user', { type: 'submit', variant: 'primary', form: form.getAttribute('id') });
-    const { close } = modal({ title: 'Add user', content: form, actions: [button('Cancel', { dataset: { close: 'cancel' } }), save] });
+    const { close, save } = formDialog({ title: 'Add user', form, saveText: 'Add user' });
     queueMicrotask(() => name.control.focus());
     form.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -144,8 +142,7 @@ export async function render(root) {
     const form = h('form', { novalidate: true, id: uid('resetpw') }, formError(),
       h('p', { class: 'muted', text: `Set a new password for ${u.name}. Their sessions end at once.` }),
       h('div', { class: 'stack' }, pw.pw, pw.again));
-    const save = button('Set password', { type: 'submit', variant: 'primary', form: form.getAttribute('id') });
-    const { close } = modal({ title: `Reset password of ${u.name}`, content: form, actions: [button('Cancel', { dataset: { close: 'cancel' } }), save] });
+    const { close, save } = formDialog({ title: `Reset password of ${u.name}`, form, saveText: 'Set password' });
     queueMicrotask(() => pw.pw.control.focus());
     form.addEventListener('submit', (e) => {
       e.preventDefault();
