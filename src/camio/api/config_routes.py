@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from camio.api.context import caller, cause_of, device_of
-from camio.api.errors import BadRequest, read_object
+from camio.api.errors import BadRequest, new_item_id, read_object, same_id
 from camio.api.schemas import (
     ConfigBody,
     ConfigDocument,
@@ -23,7 +23,6 @@ from camio.core.config import DeviceConfig
 from camio.core.rules import RuleConfig
 from camio.core.schedules import ScheduleConfig
 from camio.engine.device import Device
-from camio.engine.errors import Conflict, InvalidRequest
 from camio.store.users import Role
 
 routes = web.RouteTableDef()
@@ -95,11 +94,7 @@ async def _create(
     caller(request, Role.ADMIN)
     device = device_of(request)
     body = await read_object(request)
-    item_id = body.get("id")
-    if not isinstance(item_id, str):
-        raise BadRequest(f"id: a {noun} needs a string id", status=422)
-    if item_id in existing(device):
-        raise Conflict(f"{noun} {item_id!r} exists; use PUT to replace it")
+    item_id = new_item_id(body, noun, existing(device))
     put(device, body)
     return respond(model, status_of(device, item_id), status=201)
 
@@ -142,7 +137,7 @@ async def put_rule(request: web.Request) -> web.Response:
     device = device_of(request)
     rule_id = request.match_info["id"]
     body = await read_object(request)
-    body = _same_id(body, rule_id)
+    body = same_id(body, rule_id)
     device.put_rule(body)
     return respond(RuleStatus, device.rule_status(rule_id))
 
@@ -214,7 +209,7 @@ async def put_schedule(request: web.Request) -> web.Response:
     caller(request, Role.ADMIN)
     device = device_of(request)
     sched_id = request.match_info["id"]
-    body = _same_id(await read_object(request), sched_id)
+    body = same_id(await read_object(request), sched_id)
     device.put_schedule(body)
     return respond(ScheduleStatus, device.schedule_status(sched_id))
 
@@ -225,9 +220,3 @@ async def delete_schedule(request: web.Request) -> web.Response:
     caller(request, Role.ADMIN)
     device_of(request).delete_schedule(request.match_info["id"])
     return web.Response(status=204)
-
-
-def _same_id(body: dict[str, Any], item_id: str) -> dict[str, Any]:
-    if "id" in body and body["id"] != item_id:
-        raise InvalidRequest(f"id: the body says {body['id']!r} but the URL says {item_id!r}")
-    return {**body, "id": item_id}

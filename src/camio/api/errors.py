@@ -138,3 +138,20 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the JSON body must be an object", status=422)
     return body
+
+
+def new_item_id(body: dict[str, Any], noun: str, existing: Iterable[str]) -> str:
+    """The id of a POSTed rule, schedule or recipient: a string not already taken."""
+    item_id = body.get("id")
+    if not isinstance(item_id, str):
+        raise BadRequest(f"id: a {noun} needs a string id", status=422)
+    if item_id in existing:
+        raise Conflict(f"{noun} {item_id!r} exists; use PUT to replace it")
+    return item_id
+
+
+def same_id(body: dict[str, Any], item_id: str) -> dict[str, Any]:
+    """A PUT body with the id of its URL (a different id in the body is refused)."""
+    if "id" in body and body["id"] != item_id:
+        raise InvalidRequest(f"id: the body says {body['id']!r} but the URL says {item_id!r}")
+    return {**body, "id": item_id}

@@ -13,12 +13,12 @@ from aiohttp import web
 from pydantic import ConfigDict
 
 from camio.api.context import caller, device_of
-from camio.api.errors import BadRequest, read_object
+from camio.api.errors import new_item_id, read_object, same_id
 from camio.api.schemas import Out, respond
 from camio.api.spec import spec
 from camio.core.recipients import RecipientSpec
 from camio.engine.device import Device
-from camio.engine.errors import Conflict, InvalidRequest
+from camio.engine.errors import InvalidRequest
 from camio.store.users import Role
 
 routes = web.RouteTableDef()
@@ -123,11 +123,7 @@ async def create_recipient(request: web.Request) -> web.Response:
     caller(request, Role.ADMIN)
     device = device_of(request)
     body = await read_object(request)
-    recipient_id = body.get("id")
-    if not isinstance(recipient_id, str):
-        raise BadRequest("id: a recipient needs a string id", status=422)
-    if any(r.id == recipient_id for r in device.config.recipients):
-        raise Conflict(f"recipient {recipient_id!r} exists; use PUT to replace it")
+    recipient_id = new_item_id(body, "recipient", [r.id for r in device.config.recipients])
     device.put_recipient(_keep_secrets(device, body))
     return respond(RecipientStatus, _status(device, recipient_id), status=201)
 
@@ -150,10 +146,8 @@ async def put_recipient(request: web.Request) -> web.Response:
     caller(request, Role.ADMIN)
     device = device_of(request)
     recipient_id = request.match_info["id"]
-    body = await read_object(request)
-    if "id" in body and body["id"] != recipient_id:
-        raise InvalidRequest(f"id: the body says {body['id']!r} but the URL says {recipient_id!r}")
-    device.put_recipient(_keep_secrets(device, {**body, "id": recipient_id}))
+    body = same_id(await read_object(request), recipient_id)
+    device.put_recipient(_keep_secrets(device, body))
     return respond(RecipientStatus, _status(device, recipient_id))
 
 
