@@ -117,9 +117,14 @@ class Daemon:
 
 
 async def start_daemon(
-    data: Path, *, listen: str = "127.0.0.1:0", env: dict[str, str] | None = None
+    data: Path,
+    *,
+    listen: str = "127.0.0.1:0",
+    env: dict[str, str] | None = None,
+    video: bool = False,
 ) -> Daemon:
-    """``camio run`` on ``data``; returns once it printed its banner."""
+    """``camio run`` on ``data``; returns once it printed its banner. Without the video
+    worker unless ``video`` (most tests are about I/O, and each worker costs a core's share)."""
     data.parent.mkdir(parents=True, exist_ok=True)
     stderr_path = data.parent / f"{data.name}.stderr.{os.urandom(3).hex()}"
     with stderr_path.open("wb") as err:
@@ -130,6 +135,7 @@ async def start_daemon(
             str(data),
             "--listen",
             listen,
+            *(() if video else ("--no-video",)),
             stdout=asyncio.subprocess.PIPE,
             stderr=err,
             env=env or clean_env(),

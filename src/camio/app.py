@@ -54,6 +54,7 @@ from camio.store.outbox import OutboxStore
 from camio.store.persistence import StorePersistence
 from camio.store.secrets import SecretBox, random_token
 from camio.store.users import Role, UserError, UserStore
+from camio.video import VIDEO, VideoService
 
 _LOGGER = logging.getLogger("camio")
 
@@ -85,6 +86,9 @@ class Settings:
     explicit_listen: bool = False
     #: The audio output of the play_audio action: ``sim``, ``alsa`` or ``alsa:<device>``.
     audio_output: str = "sim"
+    #: Run the video worker for ``video.source`` (the CLI's default; ``--no-video`` turns it
+    #: off). Off for embedded uses that do not ask, such as most tests.
+    video: bool = False
 
     @property
     def config_file(self) -> Path:
@@ -222,7 +226,10 @@ class CamioApp:
             outbox_store=OutboxStore(self._conn),
         )
         device.services.set(AUDIO, AudioService.create(data_dir, clock, settings.audio_output))
+        video = VideoService(device, data_dir, enabled=settings.video)
+        device.services.set(VIDEO, video)
         device.start()
+        video.start()
         self.device = device
         authenticator = Authenticator(users, realm="camio", local_token=token, on_event=self._audit)
         self._setup_code = SetupCode() if users.count() == 0 else None
@@ -382,6 +389,9 @@ class CamioApp:
 
     async def stop(self) -> None:
         if self.device is not None:
+            video = self.device.services.get(VIDEO)
+            if video is not None:
+                await video.close()  # running recordings end with complete files
             self.device.stop()
             audio = self.device.services.get(AUDIO)
             if audio is not None:

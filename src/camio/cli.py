@@ -77,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         https_off=args.https_listen == "off",
         explicit_listen=args.listen is not None,
         audio_output=args.audio,
+        video=not args.no_video,
     )
     try:
         return asyncio.run(serve(settings))
@@ -336,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="sim",
         help="audio output: 'sim' (record what would play; default), 'alsa' or 'alsa:DEVICE' "
         "(plays with aplay when alsa-utils is installed)",
+    )
+    run.add_argument(
+        "--no-video",
+        action="store_true",
+        help="do not start the video worker (no recordings or snapshots; storage still works)",
     )
     run.set_defaults(func=cmd_run)
 

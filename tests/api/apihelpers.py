@@ -160,10 +160,12 @@ class Server:
             await session.close()
 
 
-async def start_server(data_dir: Path, *, https: bool = False) -> Server:
+async def start_server(data_dir: Path, *, https: bool = False, video: bool = False) -> Server:
     """A daemon on an ephemeral port; HTTPS only when asked (making its certificate costs a
     child process, which most API tests do not need)."""
-    settings = Settings(data_dir=data_dir, host="127.0.0.1", port=0, https_off=not https)
+    settings = Settings(
+        data_dir=data_dir, host="127.0.0.1", port=0, https_off=not https, video=video
+    )
     app = CamioApp(settings, out=io.StringIO())
     await app.start()
     return Server(app, data_dir, app.url)

@@ -178,6 +178,13 @@ async def test_stream_starts_with_the_state_of_every_port(server: Server, admin:
     assert {e["topic"] for e in rest[:32]} == {"io/virtual_input"}
     assert rest[32]["topic"] == "trigger/manual"
     assert all(e["kind"] == "initialized" for e in rest)
+    services = [await stream.next() for _ in range(3)]  # the video source and storage
+    assert [(e["topic"], e["source"], e["kind"]) for e in services] == [
+        ("video/source", "video", "initialized"),
+        ("storage/full", "local", "initialized"),
+        ("storage/failure", "local", "initialized"),
+    ]
+    assert services[0]["data"] == {"state": "off", "active": False}
 
     # Then changes, live, with their log ids.
     assert (await admin.put("/api/v1/ports/out1/state", {"active": False})).status == 200

@@ -240,6 +240,45 @@ class DeviceStartedCondition(ConditionBase):
         return pulse == STARTED
 
 
+class StorageCondition(ConditionBase):
+    """A storage volume is full (nothing left to delete) or has failed (missing, read-only,
+    unmounted share): the rule can switch a warning output or notify someone."""
+
+    kind: Literal["storage"] = "storage"
+    volume: Literal["local", "share"] = "local"
+    state: Literal["full", "failure"] = "failure"
+
+    def _key(self) -> SourceKey:
+        return (f"storage_{self.state}", self.volume)
+
+    def sources(self) -> list[SourceKey]:
+        return [self._key()]
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        return view.state(self._key())
+
+    def compile(self, view: StateView) -> Check:
+        return _bool_check(accessor(view, self._key()), self.invert)
+
+
+VIDEO_LOST: SourceKey = ("video_lost", "video")
+
+
+class VideoSourceLostCondition(ConditionBase):
+    """The video source is lost (the camera stream dropped and camio is reconnecting)."""
+
+    kind: Literal["video_source_lost"] = "video_source_lost"
+
+    def sources(self) -> list[SourceKey]:
+        return [VIDEO_LOST]
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        return view.state(VIDEO_LOST)
+
+    def compile(self, view: StateView) -> Check:
+        return _bool_check(accessor(view, VIDEO_LOST), self.invert)
+
+
 CONDITION_MODELS: dict[str, type[ConditionBase]] = {}
 
 
@@ -256,5 +295,7 @@ for _model in (
     RecurrenceCondition,
     OutputCondition,
     DeviceStartedCondition,
+    StorageCondition,
+    VideoSourceLostCondition,
 ):
     register_condition(_model)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from camio import __version__
+from camio.core.media import StorageConfig, VideoConfig
 from camio.core.ports import InputConfig, InterlockGroup, Model, OutputConfig, TimeZone
 from camio.core.recipients import RecipientSpec, recipient_by_kind
 from camio.core.rules import RuleConfig
@@ -111,6 +112,8 @@ class DeviceConfig(Model):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     event_log: EventLogConfig = Field(default_factory=EventLogConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @field_validator("recipients", mode="before")
     @classmethod

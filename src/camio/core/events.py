@@ -25,6 +25,11 @@ class Topic(StrEnum):
     OUTBOX_DELIVERED = "outbox/delivered"
     OUTBOX_FAILED = "outbox/failed"
     RECIPIENT_STATE = "recipient/state"
+    VIDEO_SOURCE = "video/source"  # stateful: the video source is connected or lost
+    STORAGE_FULL = "storage/full"  # stateful, per volume
+    STORAGE_FAILURE = "storage/failure"  # stateful, per volume
+    MEDIA_RECORDED = "media/recorded"  # a recording's file is complete
+    MEDIA_SNAPSHOT = "media/snapshot"  # a snapshot was saved
 
 
 class EventKind(StrEnum):

@@ -40,6 +40,8 @@ from camio.store.outbox import OutboxStore
 _LOGGER = logging.getLogger(__name__)
 
 ConfigSaver = Callable[[DeviceConfig, int | None], int]
+StateSource = Callable[[], Iterator[tuple[str, str, dict[str, Any]]]]
+"""A service's current stateful sources as ``(topic, source, data)``."""
 """Persist a configuration atomically; takes the expected revision, returns the new one."""
 
 
@@ -124,6 +126,7 @@ class Device:
             "manual": lambda _: self.manual.active,
             "schedule": lambda sid: self.schedules[sid].active if sid in self.schedules else False,
         }
+        self._state_sources: list[StateSource] = []
         self.bus.subscribe(self._log_event)
         self.bus.subscribe(self.runner.on_event)
 
@@ -487,6 +490,25 @@ class Device:
         """Let an adapter add a condition source kind (e.g. ``mqtt``)."""
         self._state_handlers[kind] = handler
 
+    def add_state_source(self, source: StateSource) -> None:
+        """Let a service (video, storage) add its stateful sources to what a new subscriber
+        receives first: ``source()`` yields ``(topic, source, data)`` of its current state."""
+        self._state_sources.append(source)
+
+    def publish(
+        self,
+        topic: str,
+        source: str,
+        data: dict[str, Any],
+        *,
+        stateful: bool = True,
+        cause: Cause | None = None,
+    ) -> Event:
+        """Publish a service's event (a stateful change, or a pulse with ``stateful=False``):
+        logged, streamed and seen by the rules like the device's own."""
+        kind = EventKind.CHANGED if stateful else EventKind.PULSE
+        return self.bus.publish(topic, source, data, kind=kind, stateful=stateful, cause=cause)
+
     def _vinput_state(self, number: str) -> bool:
         index = int(number) - 1
         return 0 <= index < VIRTUAL_INPUTS and self.virtual_inputs[index].active
@@ -614,6 +636,9 @@ class Device:
         for sched in self.schedules.values():
             if sched.kind == "interval":
                 yield self.bus.make(Topic.SCHEDULE, sched.id, {"active": sched.active}, kind=init)
+        for state_source in self._state_sources:
+            for topic, source, data in state_source():
+                yield self.bus.make(topic, source, data, kind=init)
 
     def subscribe(
         self,

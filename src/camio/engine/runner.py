@@ -26,6 +26,9 @@ TOPIC_KEYS: dict[str, str] = {
     Topic.SCHEDULE: "schedule",
     Topic.RECURRENCE: "recurrence",
     Topic.DEVICE_STARTED: "started",
+    Topic.VIDEO_SOURCE: "video_lost",
+    Topic.STORAGE_FULL: "storage_full",
+    Topic.STORAGE_FAILURE: "storage_failure",
 }
 
 
