@@ -4,6 +4,22 @@ Importing this package registers every kind with the engine's registry; the comp
 (and anything that validates configuration) imports it once.
 """
 
-from camio.actions import notify, play_audio, set_output, set_virtual_input
+from camio.actions import (
+    notify,
+    overlay_text,
+    play_audio,
+    record,
+    set_output,
+    set_virtual_input,
+    snapshot,
+)
 
-__all__ = ["notify", "play_audio", "set_output", "set_virtual_input"]
+__all__ = [
+    "notify",
+    "overlay_text",
+    "play_audio",
+    "record",
+    "set_output",
+    "set_virtual_input",
+    "snapshot",
+]

@@ -24,7 +24,7 @@ from camio.engine.actions import (
     ActionRun,
     register_action,
 )
-from camio.recipients.base import Delivery
+from camio.recipients.base import Attachment, Delivery
 from camio.recipients.templates import check, render
 from camio.store.outbox import OutboxFull
 
@@ -43,7 +43,7 @@ class NotifyAction(ActionSpec):
         return check(value)
 
 
-def _event_context(ctx: ActionContext) -> dict[str, Any]:
+def event_context(ctx: ActionContext) -> dict[str, Any]:
     cfg = ctx.device.config.device
     event: dict[str, Any] = ctx.event.to_dict() if ctx.event is not None else {}
     event["device"] = {
@@ -56,26 +56,50 @@ def _event_context(ctx: ActionContext) -> dict[str, Any]:
     return event
 
 
+def event_key(ctx: ActionContext) -> str:
+    """The event part of a delivery key. A test-fire has no event: a fresh key, so each press
+    of Test sends again."""
+    return str(ctx.event.id) if ctx.event is not None else f"test{uuid.uuid4().hex[:8]}"
+
+
+def render_texts(ctx: ActionContext, *templates: str) -> tuple[dict[str, Any], list[str]]:
+    """The event context and the templates rendered with it, at the trigger."""
+    event = event_context(ctx)
+    context = {"event": event, "device": event["device"], "rule": event["rule"]}
+    return event, [render(t, context) for t in templates]
+
+
+def queue_deliveries(
+    ctx: ActionContext,
+    recipients: list[str],
+    subject: str,
+    message: str,
+    event: dict[str, Any],
+    *,
+    key: str,
+    attachments: tuple[Attachment, ...] = (),
+) -> None:
+    """One delivery per recipient, keyed ``<rule>-<key>-<recipient>``; a delivery that
+    finally fails runs the rule's fallback."""
+    for recipient in recipients:
+        delivery = Delivery(
+            key=f"{ctx.rule.id}-{key}-{recipient}",
+            recipient_id=recipient,
+            subject=subject,
+            body=message,
+            event=event,
+            attachments=attachments,
+        )
+        try:
+            ctx.device.enqueue(delivery, lambda msg: ctx.fail(ActionError(msg)))
+        except (OutboxFull, ValueError) as exc:
+            raise ActionError(f"cannot queue the notification: {exc}") from exc
+
+
 class NotifyExecutor(ActionExecutor[NotifyAction]):
     def run(self, spec: NotifyAction, ctx: ActionContext) -> ActionRun | None:
-        event = _event_context(ctx)
-        context = {"event": event, "device": event["device"], "rule": event["rule"]}
-        subject = render(spec.subject, context)
-        message = render(spec.message, context)
-        # A test-fire has no event: a fresh key, so each press of Test sends again.
-        event_part = str(ctx.event.id) if ctx.event is not None else f"test{uuid.uuid4().hex[:8]}"
-        for recipient in spec.recipients:
-            delivery = Delivery(
-                key=f"{ctx.rule.id}-{event_part}-{recipient}",
-                recipient_id=recipient,
-                subject=subject,
-                body=message,
-                event=event,
-            )
-            try:
-                ctx.device.enqueue(delivery, lambda msg: ctx.fail(ActionError(msg)))
-            except (OutboxFull, ValueError) as exc:
-                raise ActionError(f"cannot queue the notification: {exc}") from exc
+        event, (subject, message) = render_texts(ctx, spec.subject, spec.message)
+        queue_deliveries(ctx, spec.recipients, subject, message, event, key=event_key(ctx))
         return None
 
 
