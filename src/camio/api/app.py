@@ -12,6 +12,7 @@ from camio.api import (
     config_routes,
     device_routes,
     events,
+    media_routes,
     ports,
     recipients_routes,
     session_routes,
@@ -83,6 +84,7 @@ def build_api(
         users_routes.routes,
         recipients_routes.routes,
         audio_routes.routes,
+        media_routes.routes,
         *_optional_tables(),
     ]
     for table in tables:

@@ -189,6 +189,7 @@ const ROUTES = {
   rules: { title: 'Rules', load: () => import('./pages/rules.js') },
   schedules: { title: 'Schedules', load: () => import('./pages/schedules.js') },
   events: { title: 'Event log', load: () => import('./pages/events.js') },
+  media: { title: 'Media', load: () => import('./pages/media.js') },
   recipients: { title: 'Recipients', load: () => import('./pages/recipients.js') },
   users: { title: 'Users', load: () => import('./pages/users.js') },
   system: { title: 'System', load: () => import('./pages/system.js') },
