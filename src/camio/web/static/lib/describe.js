@@ -2,7 +2,7 @@
 
 import { fmtMs } from './ui.js';
 
-/** names: {ports: Map id->name, schedules: Map id->name} */
+/** names: {ports: Map id->name, schedules: Map id->name, recipients: Map id->{name, kind}} */
 export function describeCondition(c, names) {
   const port = (id) => names.ports.get(id) || id;
   let text;
@@ -28,6 +28,12 @@ export function describeCondition(c, names) {
     case 'device_started':
       text = 'the device starts';
       break;
+    case 'storage':
+      text = `storage ${c.volume ?? 'local'} ${c.state === 'full' ? 'is full' : 'has failed'}`;
+      break;
+    case 'video_source_lost':
+      text = 'video source lost';
+      break;
     default:
       text = c.kind;
   }
@@ -52,18 +58,57 @@ export function describeAction(a, names, mode = 'once') {
       const d = a.duration_ms ? ` for ${fmtMs(a.duration_ms)}` : '';
       return `virtual input ${a.number} ${state}${d}`;
     }
-    case 'notify': {
-      const who = (a.recipients || []).join(', ') || 'nobody';
-      return `notify ${who}`;
-    }
+    case 'notify':
+      return `notify ${recipientNames(a.recipients, names) || 'nobody'}`;
     case 'play_audio': {
       if (mode === 'while_active') return `play ${a.clip} until it stops holding`;
       const times = a.repeat && a.repeat > 1 ? ` ${a.repeat} times` : '';
       return `play ${a.clip}${times}`;
     }
+    case 'snapshot': {
+      const count = a.count ?? 1;
+      const what = count > 1
+        ? `take ${count} snapshots, ${fmtMs(a.interval_ms ?? 1000)} apart`
+        : 'take a snapshot';
+      return [what, keptOn(a.storage), sendTo(a.recipients, names)].filter(Boolean).join(', ');
+    }
+    case 'record': {
+      const pre = seconds(a.pre_s ?? 5);
+      const post = seconds(a.post_s ?? 10);
+      const what = mode === 'while_active'
+        ? `record from ${pre} before until ${post} after the conditions end`
+        : `record ${pre} before to ${post} after`;
+      return [what, keptOn(a.storage), sendTo(a.recipients, names)].filter(Boolean).join(', ');
+    }
+    case 'overlay_text': {
+      if (!a.text) return 'clear the overlay text';
+      const shown = `show overlay '${a.text}'`;
+      if (mode === 'while_active') return shown;
+      return a.duration_s ? `${shown} for ${seconds(a.duration_s)}` : shown;
+    }
     default:
       return a.kind;
   }
+}
+
+function seconds(s) {
+  return s === 0 ? '0 s' : fmtMs(s * 1000);
+}
+
+/** Where a snapshot or recording is kept, when it is not the default (local storage). */
+function keptOn(storage) {
+  return storage === 'share' ? 'kept on the share' : ''; // 'none': only sent
+}
+
+function recipientNames(ids, names) {
+  return (ids || []).map((id) => names.recipients?.get(id)?.name || id).join(', ');
+}
+
+/** "e-mail to Guard" when every recipient is an e-mail one, else "send to Archive, Guard". */
+function sendTo(ids, names) {
+  if (!ids?.length) return '';
+  const mail = ids.every((id) => names.recipients?.get(id)?.kind === 'email');
+  return `${mail ? 'e-mail' : 'send'} to ${recipientNames(ids, names)}`;
 }
 
 export function ruleSummary(rule, names) {
@@ -74,10 +119,12 @@ export function ruleSummary(rule, names) {
   return `${when} → ${describeAction(rule.action, names, rule.action_mode)}`;
 }
 
-export function namesFrom(ports = [], schedules = []) {
+/** recipients (optional): as GET /api/v1/recipients lists them, for their names and kinds. */
+export function namesFrom(ports = [], schedules = [], recipients = []) {
   return {
     ports: new Map(ports.map((p) => [p.id, p.name])),
     schedules: new Map(schedules.map((s) => [s.id, s.name])),
+    recipients: new Map(recipients.map((r) => [r.id, { name: r.name || r.id, kind: r.kind }])),
   };
 }
 

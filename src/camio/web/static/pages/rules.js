@@ -16,6 +16,8 @@ const CONDITION_KINDS = [
   ['recurrence', 'Recurrence (every N s)'],
   ['output', 'Output state'],
   ['device_started', 'Device started'],
+  ['storage', 'Storage full or failed'],
+  ['video_source_lost', 'Video source lost'],
 ];
 const MOMENTARY = new Set(['recurrence', 'device_started']);
 const ACTION_KINDS = [
@@ -23,12 +25,26 @@ const ACTION_KINDS = [
   ['set_virtual_input', 'Set a virtual input'],
   ['notify', 'Send a notification'],
   ['play_audio', 'Play an audio clip'],
+  ['snapshot', 'Take snapshots'],
+  ['record', 'Record video'],
+  ['overlay_text', 'Show overlay text'],
 ];
-// The notify action's defaults and limits (camio.actions.notify).
+// The action kinds that can hold while the conditions hold (supports_while_active).
+const WHILE_ACTIVE_KINDS = new Set(['set_output', 'set_virtual_input', 'play_audio', 'record', 'overlay_text']);
+// The notify action's defaults and limits (camio.actions.notify); the snapshot and record
+// actions send with the same texts (camio.actions.media_common).
 const NOTIFY_SUBJECT = '{device.name}: {event.topic} {event.source}';
 const NOTIFY_MESSAGE = '{rule.name}: {event.topic} on {event.source} at {event.time}';
 const MAX_RECIPIENTS = 16;
 const TEMPLATE_HINT = 'Placeholders: {event.topic}, {event.source}, {device.name}.';
+// The video actions' defaults and limits (camio.actions.snapshot, .record, .overlay_text).
+const SNAPSHOT = { count: 1, interval_ms: 1000, overlay: '', storage: 'local' };
+const RECORD = { pre_s: 5, post_s: 10, storage: 'local' };
+const OVERLAY = { text: '', duration_s: 0 };
+const STORAGE_OPTIONS = [
+  { value: 'local', label: 'Local storage' },
+  { value: 'share', label: 'Network share' },
+];
 const RUN_MODES = [
   ['parallel', 'Parallel: run again; the output’s re-trigger policy decides'],
   ['single', 'Single: ignore a new firing while the action runs'],
@@ -44,8 +60,10 @@ export async function render(root, ctx) {
   let editorOpen = false;
 
   async function load() {
-    const [ports, schedules, rules] = await Promise.all([
+    const [ports, schedules, rules, recipients] = await Promise.all([
       get('/api/v1/ports'), get('/api/v1/schedules'), get('/api/v1/rules'),
+      // For the descriptions: recipients by name ("e-mail to Guard").
+      get('/api/v1/recipients').catch(() => ({ recipients: [] })),
     ]);
     data = {
       ports: ports.ports,
@@ -53,7 +71,7 @@ export async function render(root, ctx) {
       outputs: ports.ports.filter((p) => p.direction === 'output'),
       schedules: schedules.schedules,
       rules: rules.rules,
-      names: namesFrom(ports.ports, schedules.schedules),
+      names: namesFrom(ports.ports, schedules.schedules, recipients.recipients),
     };
     paint();
   }
@@ -145,6 +163,7 @@ export async function render(root, ctx) {
     ]);
     if (!ctx.alive()) return;
     const choices = { ...data, recipients: recipients.recipients, clips: clips.clips };
+    data.names = namesFrom(data.ports, data.schedules, recipients.recipients);
     const isNew = !rule;
     const draft = rule ? stripStatus(structuredClone(rule)) : {
       id: '', name: '', enabled: true, trigger_first: false, wait_between_actions_ms: 0,
@@ -273,6 +292,11 @@ export async function render(root, ctx) {
       if (!/^[A-Za-z0-9_-]{1,32}$/.test(r.id)) problems.push({ field: 'id', message: 'Use 1 to 32 letters, digits, - or _.' });
       if (!r.conditions.length) problems.push({ field: 'conditions', message: 'Add at least one condition.' });
       if (isNew && data.rules.some((x) => x.id === r.id)) problems.push({ field: 'id', message: 'A rule with this id exists.' });
+      for (const [where, act] of [['action', r.action], ['fallback', r.fallback]]) {
+        if (act?.kind === 'snapshot' && act.storage === 'none' && !act.recipients.length) {
+          problems.push({ field: `${where}.recipients`, message: 'Images kept nowhere must be sent: choose a recipient, or keep them on a storage.' });
+        }
+      }
       if (problems.length) { showErrors(form, { errors: problems }); return; }
       busy(save, async () => {
         try {
@@ -400,6 +424,18 @@ function conditionEditor(initial, data, onRemove) {
       case 'device_started':
         out.push(h('p', { class: 'hint cond-note', text: 'A pulse once, when the device starts.' }));
         break;
+      case 'storage':
+        controls.volume = field({ label: 'Volume', name: path('volume'), type: 'select', value: cond.volume ?? 'local', options: STORAGE_OPTIONS });
+        controls.state = field({
+          label: 'Is', name: path('state'), type: 'select', value: cond.state ?? 'failure',
+          options: [{ value: 'full', label: 'Full' }, { value: 'failure', label: 'Failed' }],
+          hint: 'Full: nothing old left to delete. Failed: missing, read-only or not mounted.',
+        });
+        out.push(controls.volume, controls.state);
+        break;
+      case 'video_source_lost':
+        out.push(h('p', { class: 'hint cond-note', text: 'Holds while the camera stream is lost (camio keeps reconnecting).' }));
+        break;
       default:
         out.push(h('p', { class: 'hint cond-note' }, 'This condition kind (', h('code', { text: kind }), ') has no form here; it is kept as it is: ', h('code', { text: JSON.stringify(cond) })));
     }
@@ -427,8 +463,12 @@ function conditionEditor(initial, data, onRemove) {
       case 'output':
         c.port = controls.port.control.value;
         break;
+      case 'storage':
+        Object.assign(c, { volume: controls.volume.control.value, state: controls.state.control.value });
+        break;
       case 'manual_trigger':
       case 'device_started':
+      case 'video_source_lost':
         break;
       default:
         return { ...cond, invert: c.invert };
@@ -474,7 +514,9 @@ function actionEditor(prefix, initial, data) {
   let mode = 'once';
   const box = h('div', { class: 'cond-fields' });
   const wide = h('div', { class: 'form-grid', hidden: true }); // full-width fields (templates)
-  const el = h('div', { class: 'stack', dataset: { field: prefix } }, box, wide, h('p', { class: 'field-error', hidden: true }));
+  // The rule's action in while-active mode must be able to hold (the fallback runs once).
+  const modeNote = h('p', { class: 'alert alert-warn', hidden: true });
+  const el = h('div', { class: 'stack', dataset: { field: prefix } }, box, wide, modeNote, h('p', { class: 'field-error', hidden: true }));
   let controls = {};
   const known = ACTION_KINDS.some(([k]) => k === act.kind);
   const kinds = known ? ACTION_KINDS : [...ACTION_KINDS, [act.kind, act.kind]];
@@ -511,6 +553,36 @@ function actionEditor(prefix, initial, data) {
         wideParts.push(controls.recipients, controls.subject, controls.message);
         break;
       }
+      case 'snapshot': {
+        const count = act.count ?? SNAPSHOT.count;
+        controls.count = field({ label: 'Snapshots', name: path('count'), type: 'number', value: count, hint: 'How many images, 1 to 20.', attrs: { min: 1, max: 20, step: 1 } });
+        controls.interval = field({ label: 'Interval (ms)', name: path('interval_ms'), type: 'number', value: act.interval_ms ?? SNAPSHOT.interval_ms, hint: 'Between two images, 100 to 60000.', attrs: { min: 100, max: 60000, step: 1 } });
+        controls.storage = field({
+          label: 'Keep on', name: path('storage'), type: 'select', value: act.storage ?? SNAPSHOT.storage,
+          options: [...STORAGE_OPTIONS, { value: 'none', label: 'Not kept' }],
+          hint: 'Where the images are saved. Not kept: only sent to the recipients.',
+        });
+        controls.overlay = field({ label: 'Overlay text', name: path('overlay'), value: act.overlay ?? SNAPSHOT.overlay, hint: `An extra line stamped on these images, under the overlay text shown now; may be empty. ${TEMPLATE_HINT}`, attrs: { maxlength: 256, spellcheck: 'false' }, wide: true });
+        controls.count.control.addEventListener('input', syncCount);
+        parts.push(controls.count, controls.interval, controls.storage);
+        wideParts.push(controls.overlay, ...sendFields('the images'));
+        break;
+      }
+      case 'record': {
+        controls.pre = field({ label: 'Before (s)', name: path('pre_s'), type: 'number', value: act.pre_s ?? RECORD.pre_s, hint: 'Seconds before the trigger, 0 to 60 (from the pre-alarm buffer).', attrs: { min: 0, max: 60, step: 1 } });
+        controls.post = field({ label: 'After (s)', name: path('post_s'), type: 'number', value: act.post_s ?? RECORD.post_s, hint: 'Seconds after the trigger.', attrs: { min: 0, max: 3600, step: 1 } });
+        controls.storage = field({ label: 'Keep on', name: path('storage'), type: 'select', value: act.storage ?? RECORD.storage, options: STORAGE_OPTIONS, hint: 'Where the recording is saved.' });
+        parts.push(controls.pre, controls.post, controls.storage);
+        wideParts.push(...sendFields('the recording'));
+        break;
+      }
+      case 'overlay_text': {
+        controls.text = field({ label: 'Overlay text', name: path('text'), value: act.text ?? OVERLAY.text, hint: `One line on the video, its snapshots and recordings; empty clears it. ${TEMPLATE_HINT}`, attrs: { maxlength: 128, spellcheck: 'false' }, wide: true });
+        controls.duration = field({ label: 'Duration (s)', name: path('duration_s'), type: 'number', value: act.duration_s ?? OVERLAY.duration_s, hint: 'Clear the text after this long; 0: keep it until something changes it.', attrs: { min: 0, max: 86400, step: 1 } });
+        parts.push(controls.duration);
+        wideParts.push(controls.text);
+        break;
+      }
       case 'play_audio': {
         const names = data.clips.map((c) => c.name);
         if (act.clip && !names.includes(act.clip)) names.push(act.clip);
@@ -527,13 +599,49 @@ function actionEditor(prefix, initial, data) {
     wide.hidden = !wideParts.length;
     controls.active?.control.addEventListener('change', syncDuration);
     syncDuration();
+    syncCount();
+    syncTexts();
+  }
+
+  /** Recipients for the media the action makes, and the texts of their message. */
+  function sendFields(what) {
+    const path = (f) => `${prefix}.${f}`;
+    controls.recipients = recipientList(path('recipients'), act.recipients || [], data.recipients,
+      `Optional: each gets ${what} attached, in its own delivery; up to ${MAX_RECIPIENTS}. The subject and message appear once one is chosen.`);
+    controls.subject = field({ label: 'Subject', name: path('subject'), value: act.subject ?? NOTIFY_SUBJECT, hint: TEMPLATE_HINT, attrs: { maxlength: 256, spellcheck: 'false' }, wide: true });
+    controls.message = field({ label: 'Message', name: path('message'), type: 'textarea', value: act.message ?? NOTIFY_MESSAGE, hint: TEMPLATE_HINT, attrs: { maxlength: 4096, rows: 3, spellcheck: 'false' }, wide: true });
+    controls.recipients.addEventListener('change', syncTexts);
+    controls.sendsMedia = true;
+    return [controls.recipients, controls.subject, controls.message];
+  }
+
+  function syncTexts() {
+    if (!controls.sendsMedia) return;
+    const none = controls.recipients.value.length === 0;
+    controls.subject.hidden = none;
+    controls.message.hidden = none;
+  }
+
+  function syncCount() {
+    // One snapshot: no interval to ask about (its value is kept).
+    if (controls.interval) controls.interval.hidden = (intValue(controls.count.control) ?? 1) <= 1;
   }
 
   function syncDuration() {
-    if (controls.repeat) controls.repeat.hidden = mode === 'while_active';
+    const whileActive = mode === 'while_active';
+    if (controls.repeat) controls.repeat.hidden = whileActive;
+    if (controls.post) {
+      controls.post.querySelector('label').textContent = whileActive ? 'After the conditions end (s)' : 'After (s)';
+      controls.post.querySelector('.hint').textContent = whileActive
+        ? 'Recording runs while the conditions hold, then this many seconds more (0 to 3600).'
+        : 'Seconds after the trigger, 0 to 3600; a new trigger meanwhile extends the recording.';
+    }
+    const kind = kindField.control.value;
+    modeNote.hidden = !(prefix === 'action' && whileActive && !WHILE_ACTIVE_KINDS.has(kind));
+    modeNote.textContent = modeNote.hidden ? '' : 'This action runs once per firing: choose the action mode Once.';
     if (!controls.duration) return;
     const stop = controls.active?.control.value === 'false' && act.kind === 'set_output';
-    controls.duration.hidden = mode === 'while_active' || stop;
+    controls.duration.hidden = whileActive || stop;
   }
 
   function read() {
@@ -553,6 +661,31 @@ function actionEditor(prefix, initial, data) {
     if (kind === 'play_audio') {
       return { kind, clip: controls.clip.control.value, repeat: intValue(controls.repeat.control) ?? 1 };
     }
+    const texts = () => ({ recipients: controls.recipients.value, subject: controls.subject.control.value, message: controls.message.control.value });
+    if (kind === 'snapshot') {
+      return {
+        kind,
+        count: intValue(controls.count.control) ?? SNAPSHOT.count,
+        interval_ms: intValue(controls.interval.control) ?? SNAPSHOT.interval_ms,
+        overlay: controls.overlay.control.value,
+        storage: controls.storage.control.value,
+        ...texts(),
+      };
+    }
+    if (kind === 'record') {
+      return {
+        kind,
+        pre_s: intValue(controls.pre.control) ?? RECORD.pre_s,
+        post_s: intValue(controls.post.control) ?? RECORD.post_s,
+        storage: controls.storage.control.value,
+        ...texts(),
+      };
+    }
+    if (kind === 'overlay_text') {
+      // While active the text shows while the conditions hold: no duration.
+      const d = intValue(controls.duration.control) ?? OVERLAY.duration_s;
+      return { kind, text: controls.text.control.value, duration_s: mode === 'while_active' ? 0 : d };
+    }
     return act;
   }
 
@@ -565,10 +698,10 @@ function actionEditor(prefix, initial, data) {
 }
 
 /**
- * The notify action's recipients: one checkbox each (a fieldset, like choice()), the ids the
+ * The recipients of notify, snapshot and record: one checkbox each (a fieldset, like choice()), the ids the
  * action names that no longer exist kept as their own checkbox. .value is the checked ids.
  */
-function recipientList(name, selected, recipients) {
+function recipientList(name, selected, recipients, hint = `Each gets its own delivery; up to ${MAX_RECIPIENTS}.`) {
   const known = new Set(recipients.map((r) => r.id));
   const items = [
     ...recipients.map((r) => ({ value: r.id, label: r.name, hint: `${r.id} · ${r.kind}${r.enabled === false ? ' · off' : ''}` })),
@@ -590,7 +723,7 @@ function recipientList(name, selected, recipients) {
     items.length
       ? h('div', { class: 'choice-options' }, options)
       : h('p', { class: 'hint' }, 'No recipients yet. ', h('a', { href: '#/recipients', text: 'Add one on the Recipients page' }), ', then come back.'),
-    h('p', { class: 'hint', id: hintId, text: `Each gets its own delivery; up to ${MAX_RECIPIENTS}.` }),
+    h('p', { class: 'hint', id: hintId, text: hint }),
     h('p', { class: 'field-error', hidden: true }));
   fs.addEventListener('change', () => clearFieldError(fs));
   Object.defineProperty(fs, 'value', { get: () => inputs.filter((i) => i.checked).map((i) => i.value) });
