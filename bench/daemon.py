@@ -130,8 +130,9 @@ class Daemon:
 
 
 @contextmanager
-def camio_daemon(nofile: int = 4096) -> Iterator[Daemon]:
-    """``camio run`` on a fresh data directory; stopped with SIGINT (killed if it hangs)."""
+def camio_daemon(nofile: int = 4096, *, video: bool = False) -> Iterator[Daemon]:
+    """``camio run`` on a fresh data directory; stopped with SIGINT (killed if it hangs).
+    Without the video worker unless ``video`` (it would compete for the CPUs measured)."""
 
     def setup() -> None:
         raise_nofile(nofile)
@@ -152,6 +153,7 @@ def camio_daemon(nofile: int = 4096) -> Iterator[Daemon]:
                     str(Path(data) / "camio"),
                     "--listen",
                     f"127.0.0.1:{port}",
+                    *(() if video else ("--no-video",)),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

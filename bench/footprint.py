@@ -41,6 +41,14 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(p) for p in handle.read().split()]
+    except OSError:
+        return []
+
+
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], limit_s: float = 30.0) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
@@ -75,13 +83,15 @@ def _exercise(base: str, user: str, password: str) -> None:
 
 
 def footprint(runs: int = 3) -> dict[str, float]:
-    """Median start-up time over ``runs`` cold starts; RSS and idle CPU of the last one.
+    """Median start-up time over ``runs`` cold starts; RSS and idle CPU of the last one, of
+    the daemon and (separately) of its video worker.
 
     RSS and CPU are read after the daemon served authenticated requests and drove an
     output, then idled: the figure is what a device in use but quiet holds.
     """
     startups: list[float] = []
     rss = cpu_percent = 0.0
+    worker_rss = worker_cpu = 0.0
     for _ in range(runs):
         port = _free_port()
         with tempfile.TemporaryDirectory() as data:
@@ -107,10 +117,16 @@ def footprint(runs: int = 3) -> dict[str, float]:
                 startups.append(time.monotonic() - start)
                 _exercise(f"http://127.0.0.1:{port}", "bench", "bench-password")
                 time.sleep(1.0)  # let start-up work (first flush, GC) settle
+                workers = _children(proc.pid)  # the video worker (test pattern by default)
                 cpu_before = _proc_cpu_s(proc.pid)
+                worker_before = sum(_proc_cpu_s(w) for w in workers)
                 time.sleep(IDLE_WINDOW_S)
                 cpu_percent = (_proc_cpu_s(proc.pid) - cpu_before) / IDLE_WINDOW_S * 100
                 rss = _rss_mb(proc.pid)
+                worker_cpu = (
+                    (sum(_proc_cpu_s(w) for w in workers) - worker_before) / IDLE_WINDOW_S * 100
+                )
+                worker_rss = sum(_rss_mb(w) for w in workers)
             finally:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(timeout=10)
@@ -119,4 +135,8 @@ def footprint(runs: int = 3) -> dict[str, float]:
         "startup_s": round(startups[len(startups) // 2], 3),
         "idle_rss_mb": round(rss, 1),
         "idle_cpu_percent": round(cpu_percent, 2),
+        # The video worker is a separate process (PyAV never loads into the daemon); with the
+        # default test pattern it also encodes the picture, which a camera source would not.
+        "video_worker_test_pattern_rss_mb": round(worker_rss, 1),
+        "video_worker_test_pattern_cpu_percent": round(worker_cpu, 1),
     }

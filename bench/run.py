@@ -14,6 +14,8 @@ from bench.api import api_rps
 from bench.engine import cascade, latency, throughput
 from bench.footprint import footprint
 from bench.outbox import outbox_drain
+from bench.video import run as video
+from bench.video_e2e import snapshot_latency_e2e
 from bench.ws_fanout import ws_fanout
 
 TARGETS = {
@@ -29,6 +31,11 @@ TARGETS = {
     "ws_burst_witnesses_all_delivered": ("==", True),
     "ws_fanout_after_slow_p99_ms": ("<=", 50),
     "outbox_all_delivered": ("==", True),
+    # The whole worker while recording a 1080p 4 Mbit/s stream (demux + ring + remux), not
+    # only the difference recording makes (reported as video_record_path_cpu_pct).
+    "video_worker_recording_cpu_pct": ("<=", 5),
+    "video_snapshot_p95_ms": ("<=", 300),
+    "snapshot_e2e_p95_ms": ("<=", 300),
 }
 
 
@@ -72,6 +79,8 @@ def main() -> int:
     results.update(api_rps())
     results.update(ws_fanout())
     results.update(asyncio.run(outbox_drain()))
+    results.update(video())
+    results.update(snapshot_latency_e2e())
     results["targets_met"] = {
         key: _met(results[key], op, bound) for key, (op, bound) in TARGETS.items()
     }
