@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from camio import __version__
+from camio.core.dialects import DialectsConfig
 from camio.core.media import StorageConfig, VideoConfig
 from camio.core.ports import InputConfig, InterlockGroup, Model, OutputConfig, TimeZone
 from camio.core.recipients import RecipientSpec, recipient_by_kind
@@ -114,6 +115,7 @@ class DeviceConfig(Model):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    dialects: DialectsConfig = Field(default_factory=DialectsConfig)
 
     @field_validator("recipients", mode="before")
     @classmethod
