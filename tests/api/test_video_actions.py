@@ -372,3 +372,21 @@ async def test_a_dead_worker_is_a_lost_source_and_comes_back(server: Server, adm
     states = [e["data"]["state"] for e in await events_of(admin, "video/source")]
     assert states[:2] == ["connected", "lost"]  # newest first
     await now_frame(video)  # and it takes snapshots again
+
+
+async def test_a_source_password_never_shows(server: Server, admin: Api) -> None:
+    """FFmpeg's errors quote the URL; the event, the status and the API hide its password."""
+    config = (await admin.get("/api/v1/config")).body["config"]
+    url = f"rtsp://cam:hunter2@127.0.0.1:{free_port()}/stream1"
+    config["video"] = {"source": url, "options": {"rtsp_transport": "tcp"}}
+    assert (await admin.put("/api/v1/config", {"config": config})).status == 200
+    video = video_of(server)
+    await until(lambda: video.state == "lost", "the source to be lost", 20)
+    (lost, *_) = await admin.events(topic="video/source", order="desc")
+    assert lost["data"]["state"] == "lost"
+    assert "refused" in lost["data"]["error"].lower()
+    status = await admin.get("/api/v1/video")
+    assert status.status == 200
+    for text in (str(lost), str(status.body), str(video.status())):
+        assert "hunter2" not in text
+    assert "cam:***@" in status.body["source"]

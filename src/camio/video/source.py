@@ -14,6 +14,7 @@ HEVC), which is what a recording's MP4 muxer and a snapshot's decoder need from 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -186,9 +187,17 @@ class Connection:
             self._container.close()
 
 
+_CREDENTIALS = re.compile(r"(://[^/:@\s]*):[^@/\s]*@")
+
+
+def redact(text: str) -> str:
+    """Hide the password of any URL in ``text`` (FFmpeg's errors quote the whole URL, and they
+    end up in events, logs and the API)."""
+    return _CREDENTIALS.sub(r"\1:***@", text)
+
+
 def _message(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return text
+    return redact(str(error) or type(error).__name__)
 
 
 class SourceRunner(threading.Thread):

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from camio.video.recorder import RecordError, Recording, Result
 from camio.video.ring import Entry, PacketRing
 from camio.video.snapshot import Decoder, encode_jpeg, write_atomically
-from camio.video.source import SourceRunner, SourceSpec, StreamInfo
+from camio.video.source import SourceRunner, SourceSpec, StreamInfo, redact
 from camio.video.testpattern import PatternSpec
 
 log = logging.getLogger("camio.video.worker")
@@ -280,7 +280,7 @@ class Worker:
             newest = ring.newest
             return {
                 "state": self._state,
-                "source": self._spec.source if self._spec else None,
+                "source": redact(self._spec.source) if self._spec else None,
                 "codec": info.codec if info else None,
                 "width": info.width if info else None,
                 "height": info.height if info else None,
