@@ -40,6 +40,9 @@ class WorkerLink:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=1 << 20,
+            # Its own session: Ctrl-C in the terminal goes to the daemon only, which then
+            # closes the worker so that running recordings end with complete files.
+            start_new_session=True,
         )
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
