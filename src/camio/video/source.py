@@ -157,7 +157,16 @@ class Connection:
         first: int | None = None
         end = 0
         last = -1
-        for raw in container.demux(stream):
+        raws = container.demux(stream)
+        while True:
+            asked = time.monotonic()
+            raw = next(raws, None)
+            if raw is None:
+                break
+            if time.monotonic() - asked >= READ_TIMEOUT_S:
+                # PyAV's read timeout fired, but FFmpeg flushed its parser (H.264 over RTSP) and
+                # returned the held-back frame instead of the error: a stall, not a packet.
+                raise TimeoutError(f"no data from the source for {READ_TIMEOUT_S:g} s")
             if raw.size == 0:
                 continue
             packets = bsf.filter(raw) if bsf is not None else [raw]
