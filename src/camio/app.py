@@ -35,6 +35,7 @@ from camio.audio import AUDIO, AudioService
 from camio.core.clock import SystemClock
 from camio.core.config import DeviceConfig
 from camio.core.events import Cause, Event, Topic
+from camio.dialects.vapix.rtsp import RtspEventServer
 from camio.engine.device import Device
 from camio.hardware.sim import SimDriver
 from camio.memory import return_large_blocks_to_the_system
@@ -190,6 +191,10 @@ class CamioApp:
         self._ssl_context: ssl.SSLContext | None = None
         self._policy = HttpPolicy()
         self._setup_code: SetupCode | None = None
+        self._authenticator: Authenticator | None = None
+        #: The VAPIX RTSP event stream (None when off or not listening).
+        self.rtsp: RtspEventServer | None = None
+        self._rtsp_lock = asyncio.Lock()
 
     async def start(self) -> None:
         settings = self.settings
@@ -232,6 +237,7 @@ class CamioApp:
         video.start()
         self.device = device
         authenticator = Authenticator(users, realm="camio", local_token=token, on_event=self._audit)
+        self._authenticator = authenticator
         self._setup_code = SetupCode() if users.count() == 0 else None
         app = build_api(device, authenticator, setup_code=self._setup_code)
         app[SYSTEM] = SystemHooks(
@@ -244,6 +250,7 @@ class CamioApp:
         await self._runner.setup()
         try:
             await self._reconcile_listeners()
+            await self._reconcile_rtsp()
         except StartupError:
             await self.stop()
             raise
@@ -294,9 +301,46 @@ class CamioApp:
         exempt = {self.port} if settings.explicit_listen and self.port is not None else set()
         self._policy.exempt_ports = frozenset(exempt)
 
+    async def _reconcile_rtsp(self) -> None:
+        """Start, stop or move the VAPIX RTSP event stream to match the configuration.
+
+        Where the configured port cannot be bound (554 needs privileges), it falls back to
+        8554 and says so; if that fails too, the daemon runs without it (logged)."""
+        async with self._rtsp_lock:
+            await self._reconcile_rtsp_locked()
+
+    async def _reconcile_rtsp_locked(self) -> None:
+        assert self.device is not None and self._authenticator is not None
+        vapix = self.device.config.dialects.vapix
+        want = vapix.rtsp_port if vapix.enabled else 0
+        current = self.rtsp
+        if current is not None and current.requested_port != want:
+            await current.stop()
+            self.rtsp = current = None
+        if current is not None:
+            current.allow_basic = vapix.allow_basic
+        if current is None and want:
+            server = RtspEventServer(
+                self.device,
+                self._authenticator,
+                host=self.settings.host,
+                port=want,
+                allow_basic=vapix.allow_basic,
+                on_auth_failure=self._audit,
+            )
+            try:
+                await server.start()
+            except OSError as exc:
+                _LOGGER.error("VAPIX RTSP events: cannot listen on port %s: %s", want, exc)
+                return
+            self.rtsp = server
+        if self._lock_fd is not None and self.port is not None:
+            self._write_run_file()  # run.json names the RTSP URL
+
     def _on_event(self, event: Event) -> None:
         if event.topic == Topic.CONFIG_CHANGED and self.device is not None:
             self.device.spawn(self._reconcile_listeners())
+            self.device.spawn(self._reconcile_rtsp())
 
     def _install_tls(self, cert_pem: str, key_pem: str) -> dict[str, Any]:
         """Replace the certificate; new connections use it at once."""
@@ -355,6 +399,7 @@ class CamioApp:
         info = {
             "url": self.url,
             "https_url": self.https_url,
+            "rtsp_url": self.rtsp.url if self.rtsp is not None else None,
             "pid": os.getpid(),
             "version": __version__,
         }
@@ -373,6 +418,11 @@ class CamioApp:
                 f"  HTTPS on {self.https_url}  (self-signed until you upload a certificate)",
                 file=self._out,
             )
+        if self.rtsp is not None:
+            note = ""
+            if self.rtsp.fallback_reason is not None:
+                note = f"  (port {self.rtsp.requested_port}: {self.rtsp.fallback_reason})"
+            print(f"  VAPIX RTSP events on {self.rtsp.url}{note}", file=self._out)
         print(f"  data in {self.settings.data_dir.resolve()}", file=self._out)
         if users.count() == 0:
             code = self._setup_code.code if self._setup_code else "(restart to get one)"
@@ -388,6 +438,9 @@ class CamioApp:
         print("  Ctrl-C stops it; outputs go to their safe state.", file=self._out, flush=True)
 
     async def stop(self) -> None:
+        if self.rtsp is not None:
+            await self.rtsp.stop()
+            self.rtsp = None
         if self.device is not None:
             video = self.device.services.get(VIDEO)
             if video is not None:

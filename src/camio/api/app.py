@@ -26,6 +26,7 @@ from camio.api.headers import security_headers
 from camio.api.redirect import redirect_middleware
 from camio.api.session_routes import SETUP, SetupCode
 from camio.api.sessions import SessionManager
+from camio.dialects.vapix import routes as vapix
 from camio.engine.device import Device
 
 PUBLIC_PATHS = frozenset({"/api/v1/health"})
@@ -63,7 +64,12 @@ def build_api(
         middlewares=[
             redirect_middleware,
             error_middleware,
-            auth_middleware(authenticator, public_paths=PUBLIC_PATHS, sessions=sessions),
+            auth_middleware(
+                authenticator,
+                public_paths=PUBLIC_PATHS,
+                sessions=sessions,
+                realms={vapix.DIALECT: vapix.VapixRealm(authenticator)},
+            ),
             durable_middleware,
             audit_middleware,
         ],
@@ -89,6 +95,7 @@ def build_api(
     ]
     for table in tables:
         app.add_routes(table)
+    vapix.setup(app)  # the Axis dialect: /axis-cgi/..., the camera-server .txt files
     app.on_response_prepare.append(security_headers)
     app[events.STREAMS] = set()
     app.on_shutdown.append(events.close_streams)

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
@@ -73,6 +73,7 @@ __all__ = [
     "NonceCountTracker",
     "NonceManager",
     "NonceStatus",
+    "RealmResolver",
     "Throttled",
     "Unauthorized",
     "auth_middleware",
@@ -361,7 +362,10 @@ def _origin_form(target: str) -> str:
 def _uri_matches(digest_uri: str, request_target: str) -> bool:
     """The digest was computed for *this* request: otherwise a captured header could be
     replayed against another resource within the nonce lifetime (RFC 7616 section 3.4.6)."""
-    return _origin_form(digest_uri) == _origin_form(request_target)
+    signed, actual = _origin_form(digest_uri), _origin_form(request_target)
+    # Clients disagree on percent-encoding the query they sign (axis v74 quotes ':' and '/'
+    # that it sends raw): the same resource after decoding is the same request.
+    return signed == actual or unquote(signed) == unquote(actual)
 
 
 # =========================================================================================
@@ -673,13 +677,23 @@ class Authenticator:
         on_event: AuthEventHook | None = None,
         nonce_lifetime_ns: int = 300 * NS_PER_S,
         throttle: FailureThrottle | None = None,
+        digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
+        parent: Authenticator | None = None,
+        throttled_as_401: bool = False,
     ) -> None:
         if not realm or not realm.isascii() or not realm.isprintable():
             # It goes into a response header, which must stay printable ASCII.
             raise ValueError("realm must be non-empty printable ASCII")
         if local_token is not None and len(local_token) < 16:
             raise ValueError("local_token is too short to be a secret")
+        if not digest_algorithms or any(a not in DIGEST_ALGORITHMS for a in digest_algorithms):
+            raise ValueError("digest_algorithms must name supported algorithms")
         self.users = users
+        self.digest_algorithms = digest_algorithms
+        self._parent = parent
+        # Camera clients treat 429 as a fatal error but 401 as "no access": a dialect may
+        # answer a throttled client with a plain challenge (still without checking anything).
+        self.throttled_as_401 = throttled_as_401
         self.realm = realm
         self.allow_basic = allow_basic
         self._now_ns = now_ns
@@ -687,13 +701,14 @@ class Authenticator:
             hashlib.sha256(local_token.encode("utf-8")).digest() if local_token else None
         )
         self._on_event = on_event
+        self._nonce_lifetime_ns = nonce_lifetime_ns
         self._nonces = NonceManager(now_ns=now_ns, lifetime_ns=nonce_lifetime_ns)
         self._nc_tracker = NonceCountTracker(lifetime_ns=nonce_lifetime_ns)
-        self.throttle = throttle if throttle is not None else FailureThrottle(now_ns=now_ns)
+        self._throttle = throttle if throttle is not None else FailureThrottle(now_ns=now_ns)
         # Per account as well as per client, so a spread-out guessing attack on one account
         # is slowed too. Requests without credentials never count (Digest clients always start
         # that way), so a client's first unauthenticated request is never held against it.
-        self.user_throttle = FailureThrottle(now_ns=now_ns, max_failures=10)
+        self._user_throttle = FailureThrottle(now_ns=now_ns, max_failures=10)
         # Basic sends the password with every request and the login hash is deliberately slow:
         # a verified (name, password) is remembered with the user's credential stamp, so the
         # next request costs a lookup, and a password change anywhere invalidates it.
@@ -704,6 +719,55 @@ class Authenticator:
         self._opaque = secrets.token_hex(16)
         # Digest against an unknown user is computed with this, so it costs the same.
         self._dummy_password = secrets.token_urlsafe(24)
+
+    # -- realms ---------------------------------------------------------------------------
+
+    @property
+    def throttle(self) -> FailureThrottle:
+        """Failures per client; a realm made by :meth:`for_realm` shares its parent's."""
+        return self._parent.throttle if self._parent is not None else self._throttle
+
+    @throttle.setter
+    def throttle(self, value: FailureThrottle) -> None:
+        if self._parent is not None:
+            self._parent.throttle = value
+        else:
+            self._throttle = value
+
+    @property
+    def user_throttle(self) -> FailureThrottle:
+        """Failures per account; shared with the parent like :attr:`throttle`."""
+        return self._parent.user_throttle if self._parent is not None else self._user_throttle
+
+    @user_throttle.setter
+    def user_throttle(self, value: FailureThrottle) -> None:
+        if self._parent is not None:
+            self._parent.user_throttle = value
+        else:
+            self._user_throttle = value
+
+    def for_realm(
+        self,
+        realm: str,
+        *,
+        allow_basic: bool = True,
+        digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
+        throttled_as_401: bool = False,
+    ) -> Authenticator:
+        """An authenticator for a dialect's own realm (``AXIS_<serial>``, ...): the same
+        accounts, throttles and audit hook as this one, its own nonces and challenges. The
+        local Bearer token is not accepted there (the CLI speaks the native API)."""
+        return Authenticator(
+            self.users,
+            realm,
+            now_ns=self._now_ns,
+            allow_basic=allow_basic,
+            on_event=self._on_event,
+            nonce_lifetime_ns=self._nonce_lifetime_ns,
+            digest_algorithms=digest_algorithms,
+            parent=self,
+            throttled_as_401=throttled_as_401,
+        )
 
     # -- challenges -----------------------------------------------------------------------
 
@@ -720,7 +784,7 @@ class Authenticator:
         values = [
             f'Digest realm={realm}, qop="auth", algorithm={algorithm}, '
             f'nonce="{nonce}", opaque="{self._opaque}"{tail}'
-            for algorithm in ("SHA-256", "MD5")
+            for algorithm in self.digest_algorithms
         ]
         if self.allow_basic:
             values.append(f"Basic realm={realm}")
@@ -948,6 +1012,8 @@ class Authenticator:
             )
         if isinstance(outcome, Authenticated):
             return outcome.user
+        if isinstance(outcome, Throttled) and self.throttled_as_401:
+            raise JSONUnauthorized("too many failed logins", challenges=self.challenges())
         if isinstance(outcome, Throttled):
             raise JSONTooManyRequests(
                 f"too many failed logins; retry in {outcome.retry_after_s} s",
@@ -1000,6 +1066,9 @@ class JSONTooManyRequests(web.HTTPTooManyRequests):
 
 
 SESSION_KEY: Final = web.RequestKey("session", Session)
+
+#: Picks the authenticator of a dialect's routes for a request (see :func:`auth_middleware`).
+RealmResolver = Callable[[web.Request], "Authenticator"]
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -1024,6 +1093,7 @@ def auth_middleware(
     *,
     public_paths: frozenset[str] = frozenset(),
     sessions: SessionManager | None = None,
+    realms: Mapping[str, RealmResolver] | None = None,
 ) -> Middleware:
     """An aiohttp middleware that authenticates every request and sets ``request["user"]``.
 
@@ -1034,11 +1104,25 @@ def auth_middleware(
     Credentials: the ``Authorization`` header (Basic, Digest, the local Bearer token) or the
     session cookie. A state-changing request on a session must carry the session's CSRF token
     in ``X-CSRF-Token``; any state-changing request from another origin is refused.
+
+    A camera dialect's route (``RouteSpec.dialect``) is authenticated by the authenticator
+    ``realms[dialect](request)`` returns (its vendor's realm, the same accounts and
+    throttles); the resolver raises ``HTTPNotFound`` while the dialect is off, before any
+    credentials are looked at. Dialect routes take no session cookie: their clients are
+    cameras' clients, and a browser's cookie must not switch a relay from a link.
     """
+    resolvers: Mapping[str, RealmResolver] = realms or {}
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         route_spec = spec_of(request.match_info.handler)
+        realm_auth = authenticator
+        dialect = route_spec.dialect if route_spec is not None else None
+        if dialect is not None:
+            resolver = resolvers.get(dialect)
+            if resolver is None:
+                raise web.HTTPNotFound()
+            realm_auth = resolver(request)
         public = request.path in public_paths or (
             route_spec is not None and route_spec.role is None
         )
@@ -1046,6 +1130,9 @@ def auth_middleware(
         if unsafe and _cross_origin(request):
             raise JSONForbidden("cross-origin request refused")
         if public:
+            return await handler(request)
+        if dialect is not None:
+            request[USER_KEY] = realm_auth.check_request(request)
             return await handler(request)
         token = request.cookies.get(COOKIE)
         if sessions is not None and token and hdrs.AUTHORIZATION not in request.headers:

@@ -118,6 +118,8 @@ def _operations(app: web.Application, prefix: str) -> Iterator[_Operation]:
         handler = route.handler
         name = getattr(handler, "__name__", repr(handler))
         route_spec = spec_of(handler)
+        if route_spec is not None and route_spec.dialect is not None:
+            continue  # a camera dialect's route: documented by its vendor, not here
         websocket = _is_websocket(handler)
         if route.method == "*":
             missing.append(f"* {path} ({name}): a catch-all method cannot be documented")

@@ -44,6 +44,9 @@ class RouteSpec:
     extra_statuses: tuple[int, ...] = field(default=())
     upload: str | None = None
     """The media type of a raw (non-JSON) request body, such as ``audio/wav``."""
+    dialect: str | None = None
+    """A camera dialect's route (``"vapix"``): it authenticates under that dialect's realm,
+    answers 404 while the dialect is off, and is not part of the native OpenAPI document."""
 
 
 def spec(
@@ -59,6 +62,7 @@ def spec(
     csrf: bool = True,
     extra_statuses: tuple[int, ...] = (),
     upload: str | None = None,
+    dialect: str | None = None,
 ) -> Callable[[H], H]:
     """Attach a :class:`RouteSpec` to a handler (put it under the route decorator)."""
     route_spec = RouteSpec(
@@ -73,6 +77,7 @@ def spec(
         csrf=csrf,
         extra_statuses=extra_statuses,
         upload=upload,
+        dialect=dialect,
     )
 
     def mark(handler: H) -> H:

@@ -29,7 +29,47 @@ class VapixConfig(Model):
     )
 
 
+class OnvifConfig(Model):
+    """The ONVIF dialect: SOAP services under /onvif/, WS-Security, WS-Discovery."""
+
+    enabled: bool = Field(True, description="Answer ONVIF requests (VMS, Home Assistant)")
+    discovery: bool = Field(
+        True, description="Answer WS-Discovery probes (UDP 3702) and announce Hello/Bye"
+    )
+    discovery_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        3702, description="UDP port of WS-Discovery (clients probe 3702; other values for tests)"
+    )
+    discovery_interfaces: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=16,
+        description="IPv4 addresses of the interfaces to join 239.255.255.250 on; empty = the "
+        "address the HTTP listener is bound to (all interfaces when that is 0.0.0.0)",
+    )
+    location: Annotated[str, Field(max_length=64, pattern=r"^[^\s]*$")] = Field(
+        "", description="The onvif://www.onvif.org/location/... scope (no spaces); empty = none"
+    )
+    http_auth: bool = Field(
+        True,
+        description="Accept HTTP Digest/Basic on the SOAP endpoints besides WS-Security "
+        "UsernameToken (some clients use it)",
+    )
+    created_window_s: Annotated[int, Field(ge=5, le=86_400)] = Field(
+        300,
+        description="How far a UsernameToken's Created may be from the device clock (seconds)",
+    )
+    nonce_cache: Annotated[int, Field(ge=16, le=1_000_000)] = Field(
+        10_000, description="UsernameToken nonces remembered against replay (the oldest go)"
+    )
+    max_subscriptions: Annotated[int, Field(ge=1, le=1000)] = Field(
+        16, description="Event subscriptions (pull points and push) alive at once"
+    )
+    max_pull_timeout_s: Annotated[int, Field(ge=1, le=600)] = Field(
+        80, description="Longest PullMessages wait (clients time out at 90 s)"
+    )
+
+
 class DialectsConfig(Model):
     """Every dialect's section; a dialect that is off answers nothing (404)."""
 
     vapix: VapixConfig = Field(default_factory=VapixConfig)
+    onvif: OnvifConfig = Field(default_factory=OnvifConfig)

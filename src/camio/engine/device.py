@@ -103,6 +103,7 @@ class Device:
         self.recurrences: dict[int, RecurrenceRuntime] = {}
         self.virtual_inputs = [VirtualInput(n) for n in range(1, VIRTUAL_INPUTS + 1)]
         self.manual = ManualTrigger()
+        self._manual_timer: Timer | None = None
         self.runner = RuleRunner(self)
         # Without a store (tests, the farm) the outbox lives in an in-memory database.
         self.outbox = Outbox(
@@ -735,6 +736,27 @@ class Device:
         """Press and release the manual trigger (fires 'once' rules on it)."""
         self.set_manual_trigger(True, cause)
         self.set_manual_trigger(False, cause)
+
+    # -- manual trigger sequences (VAPIX io/virtualinput.cgi) ------------------------------
+
+    def run_manual_trigger_sequence(self, steps: list[StateStep], cause: Cause) -> None:
+        """Drive the manual trigger through ``steps`` (each: a state held for its duration);
+        it keeps the last step's state. A new sequence replaces a running one."""
+        if not steps:
+            raise InvalidRequest("a sequence needs at least one step")
+        if self._manual_timer is not None:
+            self._manual_timer.cancel()
+            self._manual_timer = None
+        self._manual_step(list(steps), 0, cause)
+
+    def _manual_step(self, steps: list[StateStep], index: int, cause: Cause) -> None:
+        self._manual_timer = None
+        step = steps[index]
+        self.set_manual_trigger(step.active, cause)
+        if index + 1 < len(steps):
+            self._manual_timer = self.clock.call_later(
+                step.duration_ms * NS_PER_MS, lambda: self._manual_step(steps, index + 1, cause)
+            )
 
     def test_rule(self, rule_id: str, cause: Cause) -> None:
         """Run a rule's action now, regardless of its conditions (the Test button)."""
