@@ -35,6 +35,7 @@ from camio.audio import AUDIO, AudioService
 from camio.core.clock import SystemClock
 from camio.core.config import DeviceConfig
 from camio.core.events import Cause, Event, Topic
+from camio.dialects.onvif.discovery import DiscoveryResponder
 from camio.dialects.vapix.rtsp import RtspEventServer
 from camio.engine.device import Device
 from camio.hardware.sim import SimDriver
@@ -195,6 +196,9 @@ class CamioApp:
         #: The VAPIX RTSP event stream (None when off or not listening).
         self.rtsp: RtspEventServer | None = None
         self._rtsp_lock = asyncio.Lock()
+        #: The ONVIF WS-Discovery responder (None when off).
+        self.discovery: DiscoveryResponder | None = None
+        self._discovery_key: tuple[object, ...] | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -251,6 +255,7 @@ class CamioApp:
         try:
             await self._reconcile_listeners()
             await self._reconcile_rtsp()
+            await self._reconcile_discovery()
         except StartupError:
             await self.stop()
             raise
@@ -341,6 +346,39 @@ class CamioApp:
         if event.topic == Topic.CONFIG_CHANGED and self.device is not None:
             self.device.spawn(self._reconcile_listeners())
             self.device.spawn(self._reconcile_rtsp())
+            self.device.spawn(self._reconcile_discovery())
+
+    async def _reconcile_discovery(self) -> None:
+        """Start, stop or restart the ONVIF WS-Discovery responder to match the configuration
+        (off when the dialect or discovery is off; a port it cannot bind is logged)."""
+        async with self._rtsp_lock:
+            assert self.device is not None
+            onvif = self.device.config.dialects.onvif
+            http_port = self.port or self.https_port
+            want = onvif.enabled and onvif.discovery and http_port is not None
+            interfaces = onvif.discovery_interfaces or [self.settings.host or "0.0.0.0"]
+            key = (onvif.discovery_port, tuple(interfaces), http_port) if want else None
+            if key == self._discovery_key:
+                return
+            if self.discovery is not None:
+                await self.discovery.stop()
+                self.discovery = None
+            self._discovery_key = key
+            if key is None or http_port is None:
+                return
+            responder = DiscoveryResponder(
+                self.device,
+                addresses=interfaces,
+                port=onvif.discovery_port,
+                http_port=http_port,
+                scheme="http" if self.port else "https",
+            )
+            try:
+                await responder.start()
+            except OSError as exc:
+                _LOGGER.error("ONVIF WS-Discovery: cannot listen on UDP %s: %s", key[0], exc)
+                return
+            self.discovery = responder
 
     def _install_tls(self, cert_pem: str, key_pem: str) -> dict[str, Any]:
         """Replace the certificate; new connections use it at once."""
@@ -438,6 +476,9 @@ class CamioApp:
         print("  Ctrl-C stops it; outputs go to their safe state.", file=self._out, flush=True)
 
     async def stop(self) -> None:
+        if self.discovery is not None:
+            await self.discovery.stop()
+            self.discovery = None
         if self.rtsp is not None:
             await self.rtsp.stop()
             self.rtsp = None

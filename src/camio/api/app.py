@@ -26,6 +26,7 @@ from camio.api.headers import security_headers
 from camio.api.redirect import redirect_middleware
 from camio.api.session_routes import SETUP, SetupCode
 from camio.api.sessions import SessionManager
+from camio.dialects.onvif import routes as onvif
 from camio.dialects.vapix import routes as vapix
 from camio.engine.device import Device
 
@@ -60,6 +61,7 @@ def build_api(
     get the same JSON shape as every other error; security headers go on every response.
     """
     sessions = sessions or SessionManager(authenticator.users)
+    onvif_realm = onvif.OnvifRealm(authenticator)
     app = web.Application(
         middlewares=[
             redirect_middleware,
@@ -68,7 +70,10 @@ def build_api(
                 authenticator,
                 public_paths=PUBLIC_PATHS,
                 sessions=sessions,
-                realms={vapix.DIALECT: vapix.VapixRealm(authenticator)},
+                realms={
+                    vapix.DIALECT: vapix.VapixRealm(authenticator),
+                    onvif.DIALECT: onvif_realm,
+                },
             ),
             durable_middleware,
             audit_middleware,
@@ -96,6 +101,7 @@ def build_api(
     for table in tables:
         app.add_routes(table)
     vapix.setup(app)  # the Axis dialect: /axis-cgi/..., the camera-server .txt files
+    onvif.setup(app, onvif_realm)  # ONVIF: SOAP services under /onvif/
     app.on_response_prepare.append(security_headers)
     app[events.STREAMS] = set()
     app.on_shutdown.append(events.close_streams)
