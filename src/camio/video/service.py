@@ -218,9 +218,11 @@ class VideoService:
         elif self._supervisor is None:
             self._start_worker()
         elif self._link is not None:
+            # "connecting" first: the worker's answer to "open" and its first source event
+            # (lost, or connected) can arrive together, and the event must win.
+            self._set_state("connecting", None)
             with contextlib.suppress(VideoError):
                 await self._link.request("open", **self._open_fields())
-            self._set_state("connecting", None)
 
     # -- worker events -----------------------------------------------------------------------
 
