@@ -38,9 +38,9 @@ pytest: $(TEST_STAMP)
 
 test: system-deps lint typecheck pytest
 
-# Debian packages the benchmarks use (wrk); skipped when not root/apt.
+# Debian packages the benchmarks use (wrk, mosquitto); skipped when not root/apt.
 bench-deps:
-	@bash .ci/system-deps wrk
+	@bash .ci/system-deps wrk mosquitto
 
 bench: bench-deps $(TEST_STAMP)
 	$(PY) -m bench.run

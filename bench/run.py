@@ -13,6 +13,7 @@ from typing import Any
 from bench.api import api_rps
 from bench.engine import cascade, latency, throughput
 from bench.footprint import footprint
+from bench.mqtt import mqtt_latency
 from bench.outbox import outbox_drain
 from bench.video import run as video
 from bench.video_e2e import snapshot_latency_e2e
@@ -36,6 +37,8 @@ TARGETS = {
     "video_worker_recording_cpu_pct": ("<=", 5),
     "video_snapshot_p95_ms": ("<=", 300),
     "snapshot_e2e_p95_ms": ("<=", 300),
+    "mqtt_latency_p99_ms": ("<=", 5),
+    "mqtt_all_delivered": ("==", True),
 }
 
 
@@ -81,6 +84,7 @@ def main() -> int:
     results.update(asyncio.run(outbox_drain()))
     results.update(video())
     results.update(snapshot_latency_e2e())
+    results.update(mqtt_latency())
     results["targets_met"] = {
         key: _met(results[key], op, bound) for key, (op, bound) in TARGETS.items()
     }

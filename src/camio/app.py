@@ -40,6 +40,7 @@ from camio.dialects.vapix.rtsp import RtspEventServer
 from camio.engine.device import Device
 from camio.hardware.sim import SimDriver
 from camio.memory import return_large_blocks_to_the_system
+from camio.mqtt import MQTT, MqttService
 from camio.store.atomic import atomic_write_bytes
 from camio.store.certs import (
     CERT_FILE,
@@ -239,6 +240,9 @@ class CamioApp:
         device.services.set(VIDEO, video)
         device.start()
         video.start()
+        mqtt = MqttService(device, state_file=data_dir / "mqtt.json")  # connects if enabled
+        device.services.set(MQTT, mqtt)
+        mqtt.start()
         self.device = device
         authenticator = Authenticator(users, realm="camio", local_token=token, on_event=self._audit)
         self._authenticator = authenticator
@@ -487,6 +491,9 @@ class CamioApp:
             if video is not None:
                 await video.close()  # running recordings end with complete files
             self.device.stop()
+            mqtt = self.device.services.get(MQTT)
+            if mqtt is not None:
+                await mqtt.close()  # the shutdown's events first, then "offline"
             audio = self.device.services.get(AUDIO)
             if audio is not None:
                 audio.close()

@@ -13,6 +13,7 @@ from camio.api import (
     device_routes,
     events,
     media_routes,
+    mqtt_routes,
     ports,
     recipients_routes,
     session_routes,
@@ -96,6 +97,7 @@ def build_api(
         recipients_routes.routes,
         audio_routes.routes,
         media_routes.routes,
+        mqtt_routes.routes,
         *_optional_tables(),
     ]
     for table in tables:

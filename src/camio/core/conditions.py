@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
+from camio.core.mqtt import MAX_PATTERN, payload_matches, valid_filter
 from camio.core.ports import PORT_ID_PATTERN, Model
 from camio.core.registry import register_kind
 
@@ -279,6 +280,76 @@ class VideoSourceLostCondition(ConditionBase):
         return _bool_check(accessor(view, VIDEO_LOST), self.invert)
 
 
+MQTT_MESSAGE = "mqtt"
+"""Source kind of ``mqtt/message`` events; the id is the subscribed topic filter."""
+MQTT_STATE = "mqtt_state"
+"""Source kind the MQTT client answers for stateful conditions: the id is
+:meth:`MqttCondition.state_id`, true while the last message on the filter matches."""
+
+
+class MqttCondition(ConditionBase):
+    """A message on an MQTT topic filter (``+``/``#`` wildcards), optionally with a payload.
+
+    ``stateless``: each matching message is a pulse (fires a 'once' rule; retained messages
+    delivered on subscription are old news and do not fire). ``stateful``: the condition holds
+    while the last message on the filter matches (retained messages set the initial state).
+    """
+
+    kind: Literal["mqtt"] = "mqtt"
+    topic: Annotated[str, Field(max_length=200)]
+    payload: Annotated[str, Field(max_length=MAX_PATTERN)] | None = Field(
+        None, description="What the payload must be; none = any payload"
+    )
+    match: Literal["exact", "regex"] = "exact"
+    mode: Literal["stateless", "stateful"] = "stateless"
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        return valid_filter(value)
+
+    @model_validator(mode="after")
+    def _regex(self) -> MqttCondition:
+        if self.match == "regex" and self.payload is not None:
+            import re
+
+            try:
+                re.compile(self.payload)
+            except re.error as exc:
+                raise ValueError(f"payload: invalid regular expression: {exc}") from None
+        return self
+
+    @property
+    def stateful(self) -> bool:  # type: ignore[override]
+        return self.mode == "stateful"
+
+    @property
+    def pulse_sensitive(self) -> bool:  # type: ignore[override]
+        return self.mode == "stateless"
+
+    def state_id(self) -> str:
+        """The id of this condition's :data:`MQTT_STATE` key (filter, match, payload)."""
+        payload = "" if self.payload is None else "=" + self.payload
+        return "\x00".join((self.topic, self.match, payload))
+
+    def matches(self, payload: str) -> bool:
+        if self.payload is None:
+            return True
+        return payload_matches(self.match, self.payload, payload)
+
+    def sources(self) -> list[SourceKey]:
+        return [(MQTT_MESSAGE, self.topic)]
+
+    def raw(self, view: StateView, pulse: SourceKey | None, payload: Any = None) -> bool:
+        if self.mode == "stateful":
+            return view.state((MQTT_STATE, self.state_id()))
+        if pulse != (MQTT_MESSAGE, self.topic) or not isinstance(payload, dict):
+            return False
+        if payload.get("retain"):
+            return False
+        return self.matches(str(payload.get("payload", "")))
+
+
 CONDITION_MODELS: dict[str, type[ConditionBase]] = {}
 
 
@@ -297,5 +368,6 @@ for _model in (
     DeviceStartedCondition,
     StorageCondition,
     VideoSourceLostCondition,
+    MqttCondition,
 ):
     register_condition(_model)

@@ -14,6 +14,7 @@ from pydantic import Field, SerializeAsAny, field_validator, model_validator
 from camio import __version__
 from camio.core.dialects import DialectsConfig
 from camio.core.media import StorageConfig, VideoConfig
+from camio.core.mqtt import MqttConfig
 from camio.core.ports import InputConfig, InterlockGroup, Model, OutputConfig, TimeZone
 from camio.core.recipients import RecipientSpec, recipient_by_kind
 from camio.core.rules import RuleConfig
@@ -116,6 +117,7 @@ class DeviceConfig(Model):
     video: VideoConfig = Field(default_factory=VideoConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     dialects: DialectsConfig = Field(default_factory=DialectsConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
 
     @field_validator("recipients", mode="before")
     @classmethod

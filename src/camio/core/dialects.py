@@ -68,8 +68,38 @@ class OnvifConfig(Model):
     )
 
 
+class IsapiConfig(Model):
+    """The Hikvision ISAPI dialect (pyhik, Home Assistant's hikvision integration, NVRs)."""
+
+    enabled: bool = Field(False, description="Answer /ISAPI/... requests (off by default)")
+    allow_basic: bool = Field(
+        True, description="Accept HTTP Basic besides Digest (Hikvision clients may use either)"
+    )
+
+
+class DahuaConfig(Model):
+    """The Dahua / Amcrest CGI dialect (the amcrest library, Home Assistant, NVRs)."""
+
+    enabled: bool = Field(False, description="Answer /cgi-bin/... requests (off by default)")
+    allow_basic: bool = Field(True, description="Accept HTTP Basic besides Digest")
+
+
+class FoscamConfig(Model):
+    """The Foscam CGIProxy dialect (libpyfoscam, Home Assistant's foscam integration)."""
+
+    enabled: bool = Field(False, description="Answer /cgi-bin/CGIProxy.fcgi (off by default)")
+    allow_plain_http: bool = Field(
+        False,
+        description="Foscam clients send the password in the URL query: refused over plain "
+        "HTTP unless this is turned on knowingly (HTTPS always works)",
+    )
+
+
 class DialectsConfig(Model):
     """Every dialect's section; a dialect that is off answers nothing (404)."""
 
     vapix: VapixConfig = Field(default_factory=VapixConfig)
     onvif: OnvifConfig = Field(default_factory=OnvifConfig)
+    isapi: IsapiConfig = Field(default_factory=IsapiConfig)
+    dahua: DahuaConfig = Field(default_factory=DahuaConfig)
+    foscam: FoscamConfig = Field(default_factory=FoscamConfig)

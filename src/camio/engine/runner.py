@@ -29,6 +29,7 @@ TOPIC_KEYS: dict[str, str] = {
     Topic.VIDEO_SOURCE: "video_lost",
     Topic.STORAGE_FULL: "storage_full",
     Topic.STORAGE_FAILURE: "storage_failure",
+    "mqtt/message": "mqtt",  # source = the subscribed topic filter (camio.mqtt)
 }
 
 
