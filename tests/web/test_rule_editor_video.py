@@ -407,3 +407,42 @@ async def test_descriptions_of_the_video_actions_and_conditions(daemon: Daemon, 
         cases,
     )
     assert texts == [text for *_, text in DESCRIBED], json.dumps(texts, indent=1)
+
+
+async def test_an_mqtt_rule_made_in_the_form(daemon: Daemon, page: Page) -> None:
+    """The MQTT message condition (issue #7) in the same editor."""
+    await sign_in(page, daemon)
+    editor = await new_rule(page, daemon, "Motion topic")
+    condition = editor.get_by_role("group", name="Condition 1")
+    await condition.get_by_label("Condition", exact=True).select_option("mqtt")
+    await expect(condition.get_by_label("Match")).to_have_value("exact")
+    await expect(condition.get_by_label("Kind")).to_have_value("stateless")
+    await condition.get_by_label("Topic filter").fill("sensors/+/motion")
+    await condition.get_by_label("Payload").fill("1")
+    await expect(editor.locator(".alert-info")).to_contain_text(
+        'the message "1" arrives on MQTT sensors/+/motion'
+    )
+    await save(page, editor)
+    assert await stored(page, daemon, "motion-topic") == rule(
+        "motion-topic",
+        "Motion topic",
+        conditions=[
+            {
+                "kind": "mqtt",
+                "topic": "sensors/+/motion",
+                "payload": "1",
+                "match": "exact",
+                "mode": "stateless",
+                "invert": False,
+            }
+        ],
+        action={"kind": "set_output", "port": "out1", "active": True, "duration_ms": None},
+    )
+    editor = await edit(page, "Motion topic")
+    condition = editor.get_by_role("group", name="Condition 1")
+    await expect(condition.get_by_label("Topic filter")).to_have_value("sensors/+/motion")
+    await condition.get_by_label("Payload").fill("")
+    await condition.get_by_label("Kind").select_option("stateful")
+    await save(page, editor, "Save")
+    saved = (await stored(page, daemon, "motion-topic"))["conditions"][0]
+    assert saved["payload"] is None and saved["mode"] == "stateful"

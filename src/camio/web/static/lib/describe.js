@@ -34,6 +34,11 @@ export function describeCondition(c, names) {
     case 'video_source_lost':
       text = 'video source lost';
       break;
+    case 'mqtt': {
+      const what = c.payload == null ? 'a message' : `${c.match === 'regex' ? 'a message matching' : 'the message'} "${c.payload}"`;
+      text = c.mode === 'stateful' ? `the last MQTT message on ${c.topic} is ${c.payload == null ? 'any' : `"${c.payload}"`}` : `${what} arrives on MQTT ${c.topic}`;
+      break;
+    }
     default:
       text = c.kind;
   }

@@ -18,6 +18,7 @@ const CONDITION_KINDS = [
   ['device_started', 'Device started'],
   ['storage', 'Storage full or failed'],
   ['video_source_lost', 'Video source lost'],
+  ['mqtt', 'MQTT message'],
 ];
 const MOMENTARY = new Set(['recurrence', 'device_started']);
 const ACTION_KINDS = [
@@ -436,6 +437,16 @@ function conditionEditor(initial, data, onRemove) {
       case 'video_source_lost':
         out.push(h('p', { class: 'hint cond-note', text: 'Holds while the camera stream is lost (camio keeps reconnecting).' }));
         break;
+      case 'mqtt':
+        controls.topic = field({ label: 'Topic filter', name: path('topic'), value: cond.topic ?? '', hint: '+ matches one level, # the rest: sensors/+/motion', attrs: { maxlength: 200, spellcheck: 'false', placeholder: 'sensors/+/motion' } });
+        controls.payload = field({ label: 'Payload', name: path('payload'), value: cond.payload ?? '', hint: 'Empty: any payload.', attrs: { maxlength: 200, spellcheck: 'false' } });
+        controls.match = field({ label: 'Match', name: path('match'), type: 'select', value: cond.match ?? 'exact', options: [{ value: 'exact', label: 'Exactly' }, { value: 'regex', label: 'Regular expression' }] });
+        controls.mode = field({
+          label: 'Kind', name: path('mode'), type: 'select', value: cond.mode ?? 'stateless',
+          options: [{ value: 'stateless', label: 'Each message fires (momentary)' }, { value: 'stateful', label: 'Holds while the last message matches' }],
+        });
+        out.push(controls.topic, controls.payload, controls.match, controls.mode);
+        break;
       default:
         out.push(h('p', { class: 'hint cond-note' }, 'This condition kind (', h('code', { text: kind }), ') has no form here; it is kept as it is: ', h('code', { text: JSON.stringify(cond) })));
     }
@@ -466,6 +477,11 @@ function conditionEditor(initial, data, onRemove) {
       case 'storage':
         Object.assign(c, { volume: controls.volume.control.value, state: controls.state.control.value });
         break;
+      case 'mqtt': {
+        const payload = controls.payload.control.value;
+        Object.assign(c, { topic: controls.topic.control.value.trim(), payload: payload === '' ? null : payload, match: controls.match.control.value, mode: controls.mode.control.value });
+        break;
+      }
       case 'manual_trigger':
       case 'device_started':
       case 'video_source_lost':
