@@ -23,7 +23,13 @@ from camio.store.users import Role
 pytestmark = pytest.mark.asyncio
 
 #: Values for path parameters: real ports where a port is meant, harmless names elsewhere.
-PARAMS = {"{id}": "out1", "{n}": "1", "{name}": "nobody", "{path}": "app.js"}
+PARAMS = {
+    "{id}": "out1",
+    "{n}": "1",
+    "{name}": "nobody",
+    "{path}": "app.js",
+    "{tail}": "device_service",  # the ONVIF catch-all route: a real service
+}
 
 CALLERS: dict[str, tuple[tuple[str, str] | None, Role | None]] = {
     "anonymous": (None, None),

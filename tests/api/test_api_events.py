@@ -178,17 +178,22 @@ async def test_stream_starts_with_the_state_of_every_port(server: Server, admin:
     assert {e["topic"] for e in rest[:32]} == {"io/virtual_input"}
     assert rest[32]["topic"] == "trigger/manual"
     assert all(e["kind"] == "initialized" for e in rest)
-    services = [await stream.next() for _ in range(3)]  # the video source and storage
-    assert [(e["topic"], e["source"], e["kind"]) for e in services] == [
-        ("video/source", "video", "initialized"),
-        ("storage/full", "local", "initialized"),
-        ("storage/failure", "local", "initialized"),
+    # Then the services' states (video source, storage volumes, MQTT connection) ...
+    assert (await admin.put("/api/v1/ports/out1/state", {"active": False})).status == 200
+    services: list[dict[str, Any]] = []
+    live = await stream.next()
+    while live["kind"] == "initialized":
+        services.append(live)
+        live = await stream.next()
+    assert [(e["topic"], e["source"]) for e in services][:3] == [
+        ("video/source", "video"),
+        ("storage/full", "local"),
+        ("storage/failure", "local"),
     ]
     assert services[0]["data"] == {"state": "off", "active": False}
+    assert "mqtt/connection" in {e["topic"] for e in services}
 
-    # Then changes, live, with their log ids.
-    assert (await admin.put("/api/v1/ports/out1/state", {"active": False})).status == 200
-    live = await stream.next()
+    # ... then changes, live, with their log ids.
     assert live["kind"] == "changed"
     assert live["topic"] == "io/output"
     assert live["data"]["active"] is False

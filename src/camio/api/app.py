@@ -27,7 +27,7 @@ from camio.api.headers import security_headers
 from camio.api.redirect import redirect_middleware
 from camio.api.session_routes import SETUP, SetupCode
 from camio.api.sessions import SessionManager
-from camio.dialects.onvif import routes as onvif
+from camio.dialects.onvif import mount as onvif
 from camio.dialects.vapix import routes as vapix
 from camio.engine.device import Device
 

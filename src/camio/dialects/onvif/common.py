@@ -19,11 +19,9 @@ from aiohttp import web
 from camio.core.config import DeviceConfig
 from camio.core.dialects import OnvifConfig
 from camio.core.events import Cause
+from camio.dialects.onvif.mount import DIALECT as DIALECT  # RouteSpec dialect, re-exported
 from camio.dialects.onvif.soap import SoapFault, SoapRequest
 from camio.engine.errors import Conflict, DeviceError, InvalidRequest, NotFound
-
-#: The ``dialect`` of every ONVIF RouteSpec (auth realm, on/off switch).
-DIALECT: Final = "onvif"
 
 #: Service paths (the device service path is fixed by clients; the others are announced).
 DEVICE_PATH: Final = "/onvif/device_service"

@@ -8,10 +8,8 @@ listing users ``admin``.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Final
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -33,6 +31,7 @@ from camio.dialects.onvif.common import (
     utc_now,
     xaddr,
 )
+from camio.dialects.onvif.scopes import mac_address, scopes
 from camio.dialects.onvif.soap import (
     Operation,
     SoapFault,
@@ -53,30 +52,6 @@ _LEVELS: Final = {Role.ADMIN: "Administrator", Role.OPERATOR: "Operator", Role.V
 def has_video(request: SoapRequest) -> bool:
     video = request.device.services.get(VIDEO)
     return video is not None and video.enabled
-
-
-def mac_address(config: DeviceConfig) -> str:
-    """A stable, locally administered MAC derived from the serial (HA keys devices on it)."""
-    digest = hashlib.sha256(config.device.serial.encode()).digest()
-    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
-
-
-def scopes(config: DeviceConfig, *, video: bool) -> list[str]:
-    """The device's fixed scopes (GetScopes and WS-Discovery)."""
-    base = "onvif://www.onvif.org/"
-    ident = config.device
-    items = [f"{base}type/Network_Video_Transmitter"]
-    if video:
-        items += [f"{base}type/video_encoder", f"{base}Profile/Streaming"]
-    items += [
-        f"{base}name/{quote(ident.name, safe='')}",
-        f"{base}hardware/{quote(ident.model, safe='')}",
-        f"{base}mac/{mac_address(config).replace(':', '')}",
-    ]
-    location = config.dialects.onvif.location
-    if location:
-        items.append(f"{base}location/{quote(location, safe='/')}")
-    return items
 
 
 # -- pre-auth ---------------------------------------------------------------------------------

@@ -12,7 +12,13 @@ Sockets (UDP, port ``dialects.onvif.discovery_port``, 3702 by default):
 A Probe matches when its Types (if any) are among ``dn:NetworkVideoTransmitter tds:Device`` and
 each of its Scopes (if any) prefix-matches (RFC 3986 segments, or exact with the strcmp0 rule) a
 device scope. The reply goes unicast to the sender, with XAddrs built from the local address
-the sender reaches. Bad datagrams are ignored silently (parsed with the same safe parser as SOAP).
+the sender reaches. Bad datagrams are ignored silently.
+
+No lxml here (the responder runs by default, and the SOAP stack loads only when a client talks
+SOAP): messages are built from string templates with XML escaping, and probes are parsed with
+the standard library's expat after refusing any DTD or entity declaration (so no entity
+expansion, internal or external, can happen), NUL bytes (UTF-16/32, whose DOCTYPE the scan
+could not see) and datagrams above :data:`MAX_DATAGRAM`.
 """
 
 from __future__ import annotations
@@ -24,16 +30,16 @@ import socket
 import struct
 import uuid
 from collections.abc import Callable
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Final, NoReturn
+from xml.parsers import expat
+from xml.sax.saxutils import escape, quoteattr
 
-from lxml import etree
-
-from camio.dialects.onvif.device_service import scopes
-from camio.dialects.onvif.soap import SoapFault, parse_xml
+from camio.dialects.onvif.scopes import scopes
 from camio.engine.device import Device
 from camio.video import VIDEO
 
-__all__ = ["GROUP", "DiscoveryResponder", "probe_message"]
+__all__ = ["GROUP", "MAX_DATAGRAM", "DiscoveryResponder", "Node", "parse_datagram", "probe_message"]
 
 _log = logging.getLogger(__name__)
 
@@ -50,48 +56,145 @@ TO_DISCOVERY: Final = "urn:schemas-xmlsoap-org:ws:2005:04:discovery"
 ANONYMOUS: Final = NS_WSA + "/role/anonymous"
 RULE_RFC3986: Final = NS_D + "/rfc3986"
 RULE_STRCMP: Final = NS_D + "/strcmp0"
+#: Larger datagrams are ignored unparsed (a Probe is well under 2 KiB).
+MAX_DATAGRAM: Final = 16 * 1024
+
+_DECLARATION: Final = "<?xml version='1.0' encoding='utf-8'?>\n"
+_NS_DECLS: Final = " ".join(f"xmlns:{prefix}={quoteattr(uri)}" for prefix, uri in NSMAP.items())
+_DTD_MARKERS: Final = (b"<!DOCTYPE", b"<!ENTITY")
 
 
-def _e(tag: str, *children: etree._Element | str, **attrs: str) -> etree._Element:
-    prefix, _, local = tag.partition(":")
-    node = etree.Element(f"{{{NSMAP[prefix]}}}{local}", nsmap=NSMAP)
-    for key, value in attrs.items():
-        node.set(key, value)
-    for child in children:
-        if isinstance(child, str):
-            node.text = child
-        else:
-            node.append(child)
-    return node
+# -- building -----------------------------------------------------------------------------------
 
 
-def _envelope(action: str, to: str, body: etree._Element, extra: list[etree._Element]) -> bytes:
-    header = _e(
-        "env:Header",
-        _e("wsa:MessageID", f"urn:uuid:{uuid.uuid4()}"),
+def _e(tag: str, *content: str, **attrs: str) -> str:
+    """``<tag attrs>content</tag>``; ``content`` is markup (already escaped), see :func:`_t`."""
+    attributes = "".join(f" {key}={quoteattr(value)}" for key, value in attrs.items())
+    inner = "".join(content)
+    return f"<{tag}{attributes}>{inner}</{tag}>" if inner else f"<{tag}{attributes}/>"
+
+
+def _t(tag: str, text: str) -> str:
+    """``<tag>text</tag>`` with ``text`` escaped."""
+    return _e(tag, escape(text))
+
+
+def _document(header: list[str], body: str) -> str:
+    inner = _e("env:Header", *header) + _e("env:Body", body)
+    return f"<env:Envelope {_NS_DECLS}>{inner}</env:Envelope>"
+
+
+def _envelope(action: str, to: str, body: str, extra: list[str]) -> bytes:
+    header = [
+        _t("wsa:MessageID", f"urn:uuid:{uuid.uuid4()}"),
         *extra,
-        _e("wsa:To", to),
-        _e("wsa:Action", ACTION + action),
-    )
-    return etree.tostring(
-        _e("env:Envelope", header, _e("env:Body", body)), encoding="utf-8", xml_declaration=True
-    )
+        _t("wsa:To", to),
+        _t("wsa:Action", ACTION + action),
+    ]
+    return (_DECLARATION + _document(header, body)).encode()
 
 
 def probe_message(message_id: str, *, types: str = "", scopes_: str = "") -> bytes:
     """A Probe (for tests and tools): optional Types (with dn:/tds: prefixes) and Scopes."""
-    probe = _e("d:Probe")
-    if types:
-        probe.append(_e("d:Types", types))
-    if scopes_:
-        probe.append(_e("d:Scopes", scopes_))
-    header = _e(
-        "env:Header",
-        _e("wsa:MessageID", message_id),
-        _e("wsa:To", TO_DISCOVERY),
-        _e("wsa:Action", ACTION + "Probe"),
+    probe = _e(
+        "d:Probe",
+        _t("d:Types", types) if types else "",
+        _t("d:Scopes", scopes_) if scopes_ else "",
     )
-    return etree.tostring(_e("env:Envelope", header, _e("env:Body", probe)), encoding="utf-8")
+    header = [
+        _t("wsa:MessageID", message_id),
+        _t("wsa:To", TO_DISCOVERY),
+        _t("wsa:Action", ACTION + "Probe"),
+    ]
+    return _document(header, probe).encode()
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """An element of a parsed datagram: ``(namespace, local name)``, attributes (unqualified
+    names as is, qualified ones as ``namespace local``), text and the namespace prefixes in
+    scope (``None`` = the default namespace)."""
+
+    tag: tuple[str, str]
+    attrs: dict[str, str]
+    nsmap: dict[str | None, str]
+    children: list[Node] = field(default_factory=list)
+    text: str = ""
+
+    def find(self, *path: tuple[str, str]) -> Node | None:
+        """The first descendant along ``path`` (each step a child with that tag)."""
+        if not path:
+            return self
+        for child in self.children:
+            if child.tag == path[0]:
+                found = child.find(*path[1:])
+                if found is not None:
+                    return found
+        return None
+
+
+class _Refused(Exception):
+    pass
+
+
+def _split(name: str) -> tuple[str, str]:
+    namespace, _, local = name.rpartition(" ")
+    return namespace, local
+
+
+def parse_datagram(data: bytes) -> Node | None:
+    """The root element of an untrusted datagram, or None when it is too large, declares a DTD
+    or an entity, contains NUL bytes or is not well-formed namespaced XML."""
+    if len(data) > MAX_DATAGRAM or b"\x00" in data:
+        return None
+    upper = data.upper()
+    if any(marker in upper for marker in _DTD_MARKERS):
+        return None
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    stack: list[Node] = []
+    root: list[Node] = []
+    pending: dict[str | None, str] = {}
+
+    def refuse(*_: object) -> NoReturn:
+        raise _Refused
+
+    def start_ns(prefix: str | None, uri: str) -> None:
+        pending[prefix] = uri
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nsmap = {**stack[-1].nsmap, **pending} if stack else dict(pending)
+        pending.clear()
+        node = Node(_split(name), attrs, nsmap)
+        if stack:
+            stack[-1].children.append(node)
+        else:
+            root.append(node)
+        stack.append(node)
+
+    def end(_: str) -> None:
+        stack.pop()
+
+    def text(data: str) -> None:
+        if stack and not stack[-1].children:  # the text before the first child, as lxml's
+            stack[-1].text += data
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    parser.StartNamespaceDeclHandler = start_ns
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    try:
+        parser.Parse(data, True)
+    except (expat.ExpatError, _Refused, ValueError):
+        return None
+    return root[0] if root else None
 
 
 def _scope_matches(wanted: str, have: str, rule: str) -> bool:
@@ -215,7 +318,7 @@ class DiscoveryResponder:
 
     # -- messages -----------------------------------------------------------------------------
 
-    def _sequence(self) -> etree._Element:
+    def _sequence(self) -> str:
         self._number += 1
         return _e("d:AppSequence", InstanceId=self._instance, MessageNumber=str(self._number))
 
@@ -226,13 +329,13 @@ class DiscoveryResponder:
     def _xaddrs(self, local: str) -> str:
         return f"{self.scheme}://{local}:{self.http_port}/onvif/device_service"
 
-    def _description(self, local: str) -> list[etree._Element]:
+    def _description(self, local: str) -> list[str]:
         return [
-            _e("wsa:EndpointReference", _e("wsa:Address", self.endpoint)),
-            _e("d:Types", "dn:NetworkVideoTransmitter tds:Device"),
-            _e("d:Scopes", self._scopes()),
-            _e("d:XAddrs", self._xaddrs(local)),
-            _e("d:MetadataVersion", "1"),
+            _e("wsa:EndpointReference", _t("wsa:Address", self.endpoint)),
+            _t("d:Types", "dn:NetworkVideoTransmitter tds:Device"),
+            _t("d:Scopes", self._scopes()),
+            _t("d:XAddrs", self._xaddrs(local)),
+            _t("d:MetadataVersion", "1"),
         ]
 
     def _hello(self) -> Callable[[str], bytes]:
@@ -244,7 +347,7 @@ class DiscoveryResponder:
 
     def _bye(self) -> Callable[[str], bytes]:
         def build(local: str) -> bytes:
-            body = _e("d:Bye", _e("wsa:EndpointReference", _e("wsa:Address", self.endpoint)))
+            body = _e("d:Bye", _e("wsa:EndpointReference", _t("wsa:Address", self.endpoint)))
             return _envelope("Bye", TO_DISCOVERY, body, [self._sequence()])
 
         return build
@@ -257,41 +360,41 @@ class DiscoveryResponder:
 
     # -- probes -------------------------------------------------------------------------------
 
-    def matches(self, probe: etree._Element) -> bool:
-        types_el = probe.find(f"{{{NS_D}}}Types")
-        if types_el is not None and (types_el.text or "").strip():
-            for qname in (types_el.text or "").split():
+    def matches(self, probe: Node) -> bool:
+        types_el = probe.find((NS_D, "Types"))
+        if types_el is not None and types_el.text.strip():
+            for qname in types_el.text.split():
                 prefix, _, local = qname.rpartition(":")
                 namespace = types_el.nsmap.get(prefix or None)
                 if (namespace, local) not in TYPES:
                     return False
-        scopes_el = probe.find(f"{{{NS_D}}}Scopes")
-        if scopes_el is not None and (scopes_el.text or "").strip():
-            rule = scopes_el.get("MatchBy", RULE_RFC3986)
+        scopes_el = probe.find((NS_D, "Scopes"))
+        if scopes_el is not None and scopes_el.text.strip():
+            rule = scopes_el.attrs.get("MatchBy", RULE_RFC3986)
             if rule not in (RULE_RFC3986, RULE_STRCMP):
                 return False
             have = self._scopes().split()
-            for wanted in (scopes_el.text or "").split():
+            for wanted in scopes_el.text.split():
                 if not any(_scope_matches(wanted, h, rule) for h in have):
                     return False
         return True
 
     def _datagram(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            root = parse_xml(data)
-        except SoapFault:
+        root = parse_datagram(data)
+        if root is None:
             return
-        probe = root.find(f"{{{NS_ENV}}}Body/{{{NS_D}}}Probe")
+        probe = root.find((NS_ENV, "Body"), (NS_D, "Probe"))
         if probe is None or not self.matches(probe):
             return
-        message_id = root.findtext(f"{{{NS_ENV}}}Header/{{{NS_WSA}}}MessageID") or ""
+        found = root.find((NS_ENV, "Header"), (NS_WSA, "MessageID"))
+        message_id = found.text if found is not None else ""
         local = local_address_for(addr[0])
         body = _e("d:ProbeMatches", _e("d:ProbeMatch", *self._description(local)))
         reply = _envelope(
             "ProbeMatches",
             ANONYMOUS,
             body,
-            [_e("wsa:RelatesTo", message_id.strip()), self._sequence()],
+            [_t("wsa:RelatesTo", message_id.strip()), self._sequence()],
         )
         sender = next((t for a, t in self._senders if a in (local, "0.0.0.0")), None)
         if sender is None and self._senders:

@@ -1,15 +1,17 @@
-"""Mounting the ONVIF dialect into the device's HTTP application, and the one SOAP endpoint.
+"""The one SOAP endpoint of the ONVIF dialect (loaded on first use by
+:mod:`camio.dialects.onvif.mount`, which routes every ``/onvif/...`` POST here).
 
-Every registered service path (:func:`camio.dialects.onvif.soap.register_service`) gets a POST
-route served by :func:`soap_endpoint`: bounded read, safe parse, operation lookup by the first
-Body child, authentication, role check, handler, SOAP 1.2 reply. Errors become SOAP faults; the
-only HTTP 500 is an unexpected error inside the device (``env:Receiver``).
+Importing this module imports every service module (so they register) and the optional events
+module. :func:`soap_endpoint`: service lookup by path (404 when none), bounded read, safe parse,
+operation lookup by the first Body child, authentication, role check, handler, SOAP 1.2 reply.
+Errors become SOAP faults; the only HTTP 500 is an unexpected error inside the device
+(``env:Receiver``).
 
 Authentication, in order: a WS-Security UsernameToken in the SOAP header (what ONVIF clients
 send); else an HTTP ``Authorization`` header (Digest or Basic in realm ``ONVIF_<SERIAL>``, when
 ``dialects.onvif.http_auth``); else, for a pre-auth operation, the anonymous caller; else a
 ``ter:NotAuthorized`` fault (HTTP 401 with Digest/Basic challenges when HTTP auth is on).
-The routes are public for the auth middleware (``role=None``, ``dialect="onvif"``): the middleware
+The route is public for the auth middleware (``role=None``, ``dialect="onvif"``): the middleware
 answers 404 while the dialect is off, and the endpoint checks credentials itself.
 """
 
@@ -22,11 +24,10 @@ from typing import Final
 from aiohttp import hdrs, web
 from lxml import etree
 
-from camio.api.auth import Authenticated, Authenticator, Throttled
+from camio.api.auth import Authenticated, Throttled
 from camio.api.context import DEVICE
-from camio.api.spec import spec
 from camio.dialects.onvif import device_service, deviceio, media  # noqa: F401 (registrations)
-from camio.dialects.onvif.common import DIALECT
+from camio.dialects.onvif.mount import REALM
 from camio.dialects.onvif.soap import (
     ANONYMOUS,
     CONTENT_TYPE,
@@ -41,12 +42,11 @@ from camio.dialects.onvif.soap import (
     fault_body,
     find_service,
     parse_envelope,
-    services,
 )
-from camio.dialects.onvif.wssec import TokenError, TokenVerifier, find_token
+from camio.dialects.onvif.wssec import TokenError, find_token
 from camio.store.users import User
 
-__all__ = ["DIALECT", "OnvifRealm", "setup"]
+__all__ = ["soap_endpoint"]
 
 _log = logging.getLogger(__name__)
 
@@ -55,43 +55,6 @@ _OPTIONAL: Final = ("camio.dialects.onvif.events",)
 #: A body larger than MAX_BODY is read and dropped up to this much, so the client gets its
 #: fault instead of a reset connection; beyond it the connection is closed.
 _DRAIN_LIMIT: Final = 16 * 1024 * 1024
-
-
-class OnvifRealm:
-    """The auth middleware's resolver for ONVIF routes: 404 while the dialect is off, else the
-    authenticator of realm ``ONVIF_<SERIAL>`` (same accounts, throttles and audit as the rest),
-    and the UsernameToken verifier."""
-
-    def __init__(self, base: Authenticator) -> None:
-        self._base = base
-        self._current: tuple[str, Authenticator] | None = None
-        self._verifier: TokenVerifier | None = None
-
-    def __call__(self, request: web.Request) -> Authenticator:
-        device = request.app[DEVICE]
-        if not device.config.dialects.onvif.enabled:
-            raise web.HTTPNotFound()
-        realm = f"ONVIF_{device.config.device.serial.upper()}"
-        if self._current is None or self._current[0] != realm:
-            auth = self._base.for_realm(
-                realm, allow_basic=True, digest_algorithms=("MD5", "SHA-256"), throttled_as_401=True
-            )
-            self._current = (realm, auth)
-        return self._current[1]
-
-    def verifier(self, request: web.Request) -> TokenVerifier:
-        if self._verifier is None:
-            device = request.app[DEVICE]
-            self._verifier = TokenVerifier(
-                self._base,
-                wall_s=lambda: device.clock.wall_ns() / 1e9,
-                window_s=lambda: float(device.config.dialects.onvif.created_window_s),
-                cache_size=device.config.dialects.onvif.nonce_cache,
-            )
-        return self._verifier
-
-
-REALM: Final = web.AppKey("onvif_realm", OnvifRealm)
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -194,21 +157,17 @@ def _fault_response(fault: SoapFault, header: etree._Element | None) -> web.Resp
     return _response(envelope_bytes(fault_body(fault), extra), fault.status, fault.headers)
 
 
-@spec(
-    "ONVIF SOAP 1.2 service (WS-Security UsernameToken, HTTP Digest/Basic, pre-auth operations)",
-    role=None,
-    dialect=DIALECT,
-    content_type=CONTENT_TYPE,
-    csrf=False,
-    extra_statuses=(400, 401, 413),
-)
 async def soap_endpoint(request: web.Request) -> web.StreamResponse:
+    """Answer one SOAP request to ``request.path`` (the route's spec is on
+    :func:`camio.dialects.onvif.mount.onvif_endpoint`)."""
+    service = find_service(request.path)
+    if service is None:
+        raise web.HTTPNotFound()
     header: etree._Element | None = None
     try:
         envelope = parse_envelope(await _read_body(request))
         header = envelope.header
-        service = find_service(request.path)
-        operation = service.operations.get(envelope.operation) if service else None
+        operation = service.operations.get(envelope.operation)
         if operation is None:
             raise SoapFault(
                 f"the operation {envelope.operation[:64]!r} is not supported here",
@@ -254,11 +213,4 @@ def _import_optional() -> None:
                 raise
 
 
-def setup(app: web.Application, realm: OnvifRealm) -> None:
-    """Add every registered ONVIF service path to ``app`` (and keep ``realm`` for the endpoint)."""
-    _import_optional()
-    app[REALM] = realm
-    for service in services():
-        app.router.add_post(service.path, soap_endpoint)
-        if service.prefix:
-            app.router.add_post(service.path + "/{tail:.+}", soap_endpoint)
+_import_optional()
