@@ -27,6 +27,9 @@ from camio.api.headers import security_headers
 from camio.api.redirect import redirect_middleware
 from camio.api.session_routes import SETUP, SetupCode
 from camio.api.sessions import SessionManager
+from camio.dialects.dahua import routes as dahua
+from camio.dialects.foscam import routes as foscam
+from camio.dialects.isapi import routes as isapi
 from camio.dialects.onvif import mount as onvif
 from camio.dialects.vapix import routes as vapix
 from camio.engine.device import Device
@@ -74,6 +77,9 @@ def build_api(
                 realms={
                     vapix.DIALECT: vapix.VapixRealm(authenticator),
                     onvif.DIALECT: onvif_realm,
+                    isapi.DIALECT: isapi.IsapiRealm(authenticator),
+                    dahua.DIALECT: dahua.DahuaRealm(authenticator),
+                    foscam.DIALECT: foscam.FoscamRealm(authenticator),
                 },
             ),
             durable_middleware,
@@ -104,6 +110,9 @@ def build_api(
         app.add_routes(table)
     vapix.setup(app)  # the Axis dialect: /axis-cgi/..., the camera-server .txt files
     onvif.setup(app, onvif_realm)  # ONVIF: SOAP services under /onvif/
+    isapi.setup(app)  # Hikvision: /ISAPI/...
+    dahua.setup(app)  # Dahua / Amcrest: /cgi-bin/*.cgi
+    foscam.setup(app)  # Foscam: /cgi-bin/CGIProxy.fcgi
     app.on_response_prepare.append(security_headers)
     app[events.STREAMS] = set()
     app.on_shutdown.append(events.close_streams)

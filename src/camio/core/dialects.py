@@ -75,6 +75,16 @@ class IsapiConfig(Model):
     allow_basic: bool = Field(
         True, description="Accept HTTP Basic besides Digest (Hikvision clients may use either)"
     )
+    alert_repeat_ms: Annotated[int, Field(ge=100, le=4000)] = Field(
+        1000,
+        description="alertStream: how often an active input's IO alert is sent again while it "
+        "stays active (devices: about 1 s; pyhik resets a sensor not re-sent within 5 s)",
+    )
+    heartbeat_s: Annotated[int, Field(ge=1, le=30)] = Field(
+        10,
+        description="alertStream: seconds of silence before a 'videoloss inactive' keep-alive "
+        "(pyhik reconnects after 60 s without data)",
+    )
 
 
 class DahuaConfig(Model):
@@ -92,6 +102,16 @@ class FoscamConfig(Model):
         False,
         description="Foscam clients send the password in the URL query: refused over plain "
         "HTTP unless this is turned on knowingly (HTTPS always works)",
+    )
+    io_snap_interval: Annotated[int, Field(ge=0, le=3600)] = Field(
+        2,
+        description="getIOAlarmConfig snapInterval, kept for the clients that write it back "
+        "(the snapshot linkage is not implemented)",
+    )
+    io_trigger_interval: Annotated[int, Field(ge=0, le=3600)] = Field(
+        0,
+        description="getIOAlarmConfig triggerInterval in seconds: the wait between actions of "
+        "the IO linkage rule (foscam-io-linkage)",
     )
 
 

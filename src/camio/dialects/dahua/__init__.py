@@ -1,0 +1,1 @@
+"""The Dahua / Amcrest CGI dialect. See docs/dahua.md."""

@@ -1,0 +1,1 @@
+"""The Foscam CGIProxy dialect. See docs/foscam.md."""

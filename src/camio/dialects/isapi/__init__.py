@@ -1,0 +1,1 @@
+"""The Hikvision ISAPI dialect. See docs/isapi.md."""
