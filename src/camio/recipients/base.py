@@ -9,9 +9,7 @@ acknowledgement is recognisable as the same notification.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from camio.core.recipients import RecipientSpec, register_recipient_model
@@ -80,23 +78,3 @@ def sender_for(spec: RecipientSpec) -> Sender[Any]:
     if sender is None:
         raise DeliveryError(f"no sender for recipient kind {spec.kind!r}", permanent=True)
     return sender
-
-
-class LazyModule(ModuleType):
-    """A client library imported on first use.
-
-    The daemon registers every recipient kind at start, but most devices use one or two: the
-    SMTP, FTP and SSH clients (asyncssh pulls in ``cryptography``) load only when a delivery
-    or a configuration actually needs them, keeping the idle daemon within its memory budget.
-    """
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self._module: ModuleType | None = None
-
-    def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        if self._module is None:
-            self._module = importlib.import_module(self.__name__)
-        return getattr(self._module, attr)

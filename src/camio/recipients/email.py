@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from camio.core.recipients import RecipientSpec
-from camio.recipients.base import Delivery, DeliveryError, LazyModule, Sender, register_recipient
+from camio.lazy import LazyModule
+from camio.recipients.base import Delivery, DeliveryError, Sender, register_recipient
 
 if TYPE_CHECKING:
     import aiosmtplib

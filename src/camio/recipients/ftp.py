@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from camio.core.recipients import RecipientSpec
-from camio.recipients.base import Delivery, DeliveryError, LazyModule, Sender, register_recipient
+from camio.lazy import LazyModule
+from camio.recipients.base import Delivery, DeliveryError, Sender, register_recipient
 
 if TYPE_CHECKING:
     import aioftp

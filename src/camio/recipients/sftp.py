@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
 from pydantic import Field, field_validator, model_validator
 
 from camio.core.recipients import RecipientSpec
-from camio.recipients.base import Delivery, DeliveryError, LazyModule, Sender, register_recipient
+from camio.lazy import LazyModule
+from camio.recipients.base import Delivery, DeliveryError, Sender, register_recipient
 
 if TYPE_CHECKING:
     import asyncssh

@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
-from lxml import etree
 
 from camio.api.auth import USER_KEY
 from camio.api.context import DEVICE
 from camio.core.events import Cause
 from camio.engine.device import Device
 from camio.engine.errors import DeviceError, NotFound
+from camio.lazy import LazyModule
 from camio.store.users import Role, User
+
+if TYPE_CHECKING:
+    from lxml import etree
+else:  # lxml loads on the first ISAPI request, not with the daemon
+    etree = LazyModule("lxml.etree")
 
 #: The ``dialect`` of every ISAPI RouteSpec (auth realm, on/off switch).
 DIALECT: Final = "isapi"

@@ -20,10 +20,9 @@ with one bad value changes nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from lxml import etree
 
 from camio.api.spec import spec
 from camio.dialects.isapi.common import (
@@ -49,7 +48,13 @@ from camio.dialects.isapi.common import (
 from camio.dialects.isapi.numbering import Direction, HikNumbering, HikPort
 from camio.engine.device import Device
 from camio.engine.errors import DeviceError
+from camio.lazy import LazyModule
 from camio.store.users import Role
+
+if TYPE_CHECKING:
+    from lxml import etree
+else:  # lxml loads on the first ISAPI request, not with the daemon
+    etree = LazyModule("lxml.etree")
 
 routes = web.RouteTableDef()
 
