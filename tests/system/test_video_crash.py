@@ -83,13 +83,17 @@ async def test_a_killed_daemon_takes_its_worker_and_leaves_no_half_recording(
     port = config["inputs"][0]["id"]
     await ok(daemon, "POST", f"/api/v1/sim/ports/{port}/circuit", {"circuit": "closed"})
     recordings = data / "media" / "recordings"
+
     assert await poll(lambda: bool(list(recordings.glob("*/*.part")))), "no recording started"
+    await asyncio.sleep(1.5)  # real video must flow into it: a clip, not an empty container
 
     await daemon.kill()  # SIGKILL: no clean stop
     assert await poll(lambda: not alive(pid)), "the video worker outlived its daemon"
 
     # the worker finished the file it was writing: the alarm's clip is not lost
-    (clip,) = recordings.glob("*/*.mp4")
+    clips = list(recordings.glob("*/*.mp4"))
+    assert len(clips) == 1, (clips, daemon.stderr()[-3000:])
+    (clip,) = clips
     assert clip.stat().st_size > 0
     again = await daemons(data, video=False)
     assert not list(recordings.glob("*/*.part"))  # nothing half-written is left
