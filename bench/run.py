@@ -13,6 +13,7 @@ from typing import Any
 from bench.api import api_rps
 from bench.engine import cascade, latency, throughput
 from bench.footprint import footprint
+from bench.gpio import gpio_latency
 from bench.mqtt import mqtt_latency
 from bench.outbox import outbox_drain
 from bench.video import run as video
@@ -85,6 +86,7 @@ def main() -> int:
     results.update(video())
     results.update(snapshot_latency_e2e())
     results.update(mqtt_latency())
+    results.update(gpio_latency())  # figures only: measured in an emulated VM
     results["targets_met"] = {
         key: _met(results[key], op, bound) for key, (op, bound) in TARGETS.items()
     }

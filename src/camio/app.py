@@ -38,7 +38,7 @@ from camio.core.events import Cause, Event, Topic
 from camio.dialects.onvif.discovery import DiscoveryResponder
 from camio.dialects.vapix.rtsp import RtspEventServer
 from camio.engine.device import Device
-from camio.hardware.sim import SimDriver
+from camio.hardware.gpio import create_driver
 from camio.memory import return_large_blocks_to_the_system
 from camio.mqtt import MQTT, MqttService
 from camio.store.atomic import atomic_write_bytes
@@ -228,7 +228,7 @@ class CamioApp:
         )
         device = Device(
             config,
-            driver=SimDriver(),
+            driver=create_driver(config.hardware, lambda: device.bus),
             clock=clock,
             persistence=self._persistence,
             save_config=lambda doc, expected: store.save(doc, expected),

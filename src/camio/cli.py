@@ -22,6 +22,7 @@ from camio.app import DEFAULT_DATA, Settings, open_users, parse_listen, serve
 from camio.client import ClientError, DaemonClient
 from camio.core.config import DeviceConfig
 from camio.core.events import iso_utc
+from camio.hardware.gpio_cli import add_gpio_commands
 from camio.store.config_store import (
     ConfigFileError,
     ConfigStore,
@@ -414,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--no-follow", action="store_true", help="print the history and stop")
     _common(tail)
     events.set_defaults(func=lambda a: _run_async(_events_tail(a)))
+    add_gpio_commands(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from camio import __version__
 from camio.core.dialects import DialectsConfig
+from camio.core.gpio_config import GpioConfig
 from camio.core.media import StorageConfig, VideoConfig
 from camio.core.mqtt import MqttConfig
 from camio.core.ports import InputConfig, InterlockGroup, Model, OutputConfig, TimeZone
@@ -41,7 +42,12 @@ class DeviceIdentity(Model):
 class HardwareConfig(Model):
     """Which driver runs the terminal block: the simulator (default) or real GPIO."""
 
-    driver: Literal["sim"] = "sim"
+    driver: Literal["sim", "gpio"] = Field(
+        "sim", description="sim = the simulator; gpio = Linux GPIO lines (libgpiod v2)"
+    )
+    gpio: GpioConfig = Field(
+        default_factory=GpioConfig, description="The pin map (used by the gpio driver)"
+    )
 
 
 class NetworkConfig(Model):
