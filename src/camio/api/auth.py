@@ -55,6 +55,7 @@ __all__ = [
     "DIGEST_ALGORITHMS",
     "LOCAL_USER",
     "MAX_AUTHORIZATION_LEN",
+    "REALM_AUTH_KEY",
     "USER_KEY",
     "AuthEventHook",
     "AuthHeaderError",
@@ -1066,6 +1067,9 @@ class JSONTooManyRequests(web.HTTPTooManyRequests):
 
 
 SESSION_KEY: Final = web.RequestKey("session", Session)
+#: The authenticator of a dialect route's realm, for handlers of public dialect routes that
+#: check credentials themselves (never the native one: another realm, other Basic setting).
+REALM_AUTH_KEY: Final = web.RequestKey("realm_auth", Authenticator)
 
 #: Picks the authenticator of a dialect's routes for a request (see :func:`auth_middleware`).
 RealmResolver = Callable[[web.Request], "Authenticator"]
@@ -1109,7 +1113,9 @@ def auth_middleware(
     ``realms[dialect](request)`` returns (its vendor's realm, the same accounts and
     throttles); the resolver raises ``HTTPNotFound`` while the dialect is off, before any
     credentials are looked at. Dialect routes take no session cookie: their clients are
-    cameras' clients, and a browser's cookie must not switch a relay from a link.
+    cameras' clients, and a browser's cookie must not switch a relay from a link; for the same
+    reason a request a browser marks ``Sec-Fetch-Site: cross-site`` is refused there (it would
+    carry the Basic/Digest credentials the browser holds).
     """
     resolvers: Mapping[str, RealmResolver] = realms or {}
 
@@ -1123,6 +1129,12 @@ def auth_middleware(
             if resolver is None:
                 raise web.HTTPNotFound()
             realm_auth = resolver(request)
+            request[REALM_AUTH_KEY] = realm_auth
+            if request.headers.get("Sec-Fetch-Site") == "cross-site":
+                # Dialect CGIs change state on GET, and a browser attaches the Basic/Digest
+                # credentials it holds to any cross-site <img> or link; cameras' clients send
+                # no Sec-Fetch-* header.
+                raise JSONForbidden("cross-site request refused")
         public = request.path in public_paths or (
             route_spec is not None and route_spec.role is None
         )

@@ -6,6 +6,7 @@ touches FFmpeg or the disk.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
@@ -63,7 +64,31 @@ class VideoConfig(Model):
         return redact_url(self.source)
 
 
+#: Query parameters that carry a secret in cameras' URLs (Foscam ``usr=..&pwd=..``, tokens).
+_SECRET_PARAM = re.compile(
+    r"((?:^|[?&;])(?:pwd|passwd|password|pass|psw|token|access_token|auth|secret|key|api_?key)=)"
+    r"[^&;#\s'\"]*",
+    re.IGNORECASE,
+)
+
+
+#: User info up to the *last* '@' of the authority: FFmpeg, like urlsplit, allows '@' in it.
+_USERINFO = re.compile(r"(://[^/:@\s]*):[^/\s]*@")
+
+
+def redact_query(text: str) -> str:
+    """Hide the value of every secret-looking query parameter in ``text``."""
+    return _SECRET_PARAM.sub(r"\1***", text)
+
+
+def redact_text(text: str) -> str:
+    """Hide the passwords of the URLs anywhere in ``text`` (an error message quoting one)."""
+    return redact_query(_USERINFO.sub(r"\1:***@", text))
+
+
 def redact_url(url: str) -> str:
+    """``url`` with the password of its user info and secret query parameters hidden."""
+    url = redact_query(url)
     parts = urlsplit(url)
     if parts.password is None:
         return url

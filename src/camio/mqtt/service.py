@@ -189,6 +189,9 @@ class MqttService:
         self._last_payload: dict[str, str] = {}
         self._message_gate = _Gate(self._config.message_events_per_s, clock.monotonic_ns)
         self._command_gate = _Gate(COMMAND_LOG_PER_S, clock.monotonic_ns)
+        # Any broker client may publish "online" to the discovery status topic; each one
+        # re-sends every config and state, so at most one per second is honoured.
+        self._status_gate = _Gate(1, clock.monotonic_ns)
         self._discovery: dict[str, str] = {}
         self._state_topics: set[str] = set()
         self._was_connected = False
@@ -644,8 +647,9 @@ class MqttService:
         disc = self._config.discovery
         if topic == f"{disc.prefix}/status" and data.strip() == b"online":
             # Home Assistant (re)started: it wants every config, and the states again.
-            self._reconcile_discovery(force=True)
-            self._publish_all_states()
+            if self._status_gate.allow("online"):
+                self._reconcile_discovery(force=True)
+                self._publish_all_states()
         elif (
             data
             and topic not in self._discovery

@@ -14,7 +14,6 @@ HEVC), which is what a recording's MP4 muxer and a snapshot's decoder need from 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from urllib.parse import urlparse
 import av
 from av.bitstream import BitStreamFilterContext
 
+from camio.core.media import redact_text
 from camio.video.ring import Entry
 from camio.video.testpattern import PatternSpec, TestPattern
 
@@ -196,13 +196,10 @@ class Connection:
             self._container.close()
 
 
-_CREDENTIALS = re.compile(r"(://[^/:@\s]*):[^@/\s]*@")
-
-
 def redact(text: str) -> str:
     """Hide the password of any URL in ``text`` (FFmpeg's errors quote the whole URL, and they
-    end up in events, logs and the API)."""
-    return _CREDENTIALS.sub(r"\1:***@", text)
+    end up in events, logs and the API), in its user info or its query (``pwd=``)."""
+    return redact_text(text)
 
 
 def _message(error: BaseException) -> str:

@@ -56,6 +56,8 @@ POLL_S: float = 0.5
 MAX_HEARTBEAT_S = 3600
 #: Open attach streams per app, cancelled at shutdown.
 STREAMS: Final = web.AppKey("dahua_streams", set[asyncio.Task[None]])
+#: Open attach streams per device at most; more are refused with 503.
+MAX_STREAMS = 64
 
 
 def part(body: str) -> bytes:
@@ -89,6 +91,8 @@ async def _attach(request: web.Request) -> web.StreamResponse:
             raise DahuaError("bad heartbeat")
         heartbeat = float(heartbeat_text)
     topics = {topic for topic, code in CODES.items() if code in codes}
+    if len(request.app.get(STREAMS, ())) >= MAX_STREAMS:
+        return error("too many event streams", status=503)
     queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=1024)
 
     def accept(event: Event) -> bool:
@@ -116,6 +120,8 @@ async def _attach(request: web.Request) -> web.StreamResponse:
         beat_at = loop.time() + heartbeat if heartbeat is not None else None
         while True:
             transport = request.transport
+            if not device.config.dialects.dahua.enabled:
+                return response  # the dialect was turned off: it serves nothing any more
             if transport is None or transport.is_closing():
                 return response  # the client went away
             wait = POLL_S if beat_at is None else max(0.0, min(POLL_S, beat_at - loop.time()))

@@ -42,7 +42,7 @@ from aiohttp import web
 from camio.api.spec import spec
 from camio.core.clock import NS_PER_S
 from camio.core.events import Event, Topic
-from camio.dialects.isapi.common import DIALECT, NS, caller, device_of, handled
+from camio.dialects.isapi.common import DIALECT, NS, IsapiError, caller, device_of, handled
 from camio.dialects.isapi.identity import hik_identity
 from camio.dialects.isapi.numbering import HikNumbering
 from camio.engine.device import Device
@@ -55,6 +55,8 @@ BOUNDARY: Final = "boundary"
 _POLL_S = 0.5
 #: Open alert streams per app, cancelled at shutdown.
 STREAMS: Final = web.AppKey("isapi_alert_streams", set[asyncio.Task[None]])
+#: Open alert streams per device at most; more are refused with 503 (Device Busy).
+MAX_STREAMS = 64
 
 
 def _alarms(device: Device) -> set[str]:
@@ -211,6 +213,8 @@ async def _stream(
 @handled
 async def alert_stream(request: web.Request) -> web.StreamResponse:
     caller(request, Role.VIEWER)
+    if len(request.app.get(STREAMS, ())) >= MAX_STREAMS:
+        raise IsapiError(503, 2, "deviceBusy", "too many alert streams")
     device = device_of(request)
     queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=256)
 

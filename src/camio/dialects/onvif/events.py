@@ -31,6 +31,7 @@ from lxml import etree
 
 from camio.core.clock import NS_PER_S
 from camio.core.events import Event
+from camio.core.media import redact_url
 from camio.dialects.onvif.common import EVENTS_PATH, SUBSCRIPTION_PATH, base_url
 from camio.dialects.onvif.notify import notification_message, push_loop, valid_consumer
 from camio.dialects.onvif.soap import Operation, SoapFault, SoapRequest, el, q, register_service
@@ -300,7 +301,9 @@ async def subscribe(req: SoapRequest) -> etree._Element:
         task.cancel()
     else:
         sub.task = task
-    _LOGGER.info("ONVIF push subscription %s to %s by %s", sub.id, consumer, req.user.name)
+    _LOGGER.info(
+        "ONVIF push subscription %s to %s by %s", sub.id, redact_url(consumer), req.user.name
+    )
     return el(
         "wsnt:SubscribeResponse",
         el("wsnt:SubscriptionReference", el("wsa:Address", sub.address)),

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from lxml import etree
 
+from camio.core.media import redact_query
 from camio.dialects.onvif.common import MEDIA_PATH, base_url
 from camio.dialects.onvif.device_service import has_video, media_capabilities
 from camio.dialects.onvif.soap import (
@@ -167,7 +168,8 @@ def strip_credentials(url: str) -> str:
         host = f"[{host}]"
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    query = redact_query(parts.query)  # a password in the query (user=..&password=..) too
+    return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
 
 
 async def get_stream_uri(request: SoapRequest) -> etree._Element:

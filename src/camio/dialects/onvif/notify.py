@@ -18,6 +18,7 @@ import aiohttp
 from lxml import etree
 
 from camio.core.clock import NS_PER_MS
+from camio.core.media import redact_text, redact_url
 from camio.dialects.onvif.soap import CONTENT_TYPE, el, envelope_bytes
 from camio.dialects.onvif.subscriptions import Subscription, clock_sleep, format_time
 from camio.dialects.onvif.topics import DIALECT_CONCRETE_SET, OnvifMessage
@@ -96,6 +97,7 @@ async def push_loop(sub: Subscription, *, producer: str | None = None) -> None:
     """Deliver ``sub``'s messages to its consumer until the subscription ends."""
     consumer = sub.consumer
     assert consumer is not None
+    shown = redact_url(consumer)  # the address may carry a password: never logged
     clock = sub.registry.clock
     headers = {"Content-Type": f'{CONTENT_TYPE}; charset=utf-8; action="{NOTIFY_ACTION}"'}
     timeout = aiohttp.ClientTimeout(total=PUSH_TIMEOUT_S)
@@ -121,15 +123,15 @@ async def push_loop(sub: Subscription, *, producer: str | None = None) -> None:
                     break
                 _LOGGER.info(
                     "ONVIF Notify to %s failed (attempt %d of %d): %s",
-                    consumer,
+                    shown,
                     attempt + 1,
                     PUSH_ATTEMPTS,
-                    error,
+                    redact_text(error),
                 )
             else:
                 _LOGGER.warning(
                     "ONVIF Notify to %s failed %d times: dropped %d messages",
-                    consumer,
+                    shown,
                     PUSH_ATTEMPTS,
                     len(batch),
                 )

@@ -21,7 +21,6 @@ import re
 import secrets
 import weakref
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from camio.core.clock import NS_PER_S, Clock, Timer
@@ -386,7 +385,14 @@ class SubscriptionRegistry:
             def on_stop(event: Event) -> None:
                 self.close_all()
 
-            is_stop: Callable[[Event], bool] = lambda e: e.topic == Topic.DEVICE_STOPPING  # noqa: E731
+            def is_stop(event: Event) -> bool:
+                # The device stops, or the dialect was turned off: end every subscription
+                # (a push one would otherwise keep sending events to its consumer).
+                return event.topic == Topic.DEVICE_STOPPING or (
+                    event.topic == Topic.CONFIG_CHANGED
+                    and not self.device.config.dialects.onvif.enabled
+                )
+
             self._stop_sub = self.device.subscribe(on_stop, accept=is_stop, replay_state=False)
 
 

@@ -8,7 +8,7 @@ Created); ``Created`` lies within ``window`` of the device clock; the password m
 (``Base64(SHA1(nonce + Created + password))`` for a digest, computed from the stored secret;
 PasswordText through the same password check as HTTP Basic); the ``(Nonce, Created)`` pair has
 not been seen before (a replay cache bounded in size and time: entries expire when their
-Created leaves the window, and when full the oldest entry goes).
+Created leaves the window; while it is full of unexpired entries, new tokens are refused).
 
 Failures count in the same per-client and per-account throttles as HTTP Basic/Digest (they come
 from the :class:`~camio.api.auth.Authenticator`). Passwords, digests and nonces are never logged.
@@ -128,15 +128,22 @@ class NonceCache:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def use(self, key: tuple[str, str], expires: float, now: float) -> bool:
-        """Remember ``key``; False if it was already there (a replay)."""
+    def use(self, key: tuple[str, str], expires: float, now: float) -> bool | None:
+        """Remember ``key``; False if it was already there (a replay); None when the cache is
+        full of nonces still inside their window (forgetting one would let it be replayed, so
+        the token is refused instead)."""
         while self._seen:
             oldest_key, oldest_exp = next(iter(self._seen.items()))
-            if oldest_exp > now and len(self._seen) < self.max_entries:
+            if oldest_exp > now:
                 break
             del self._seen[oldest_key]
         if key in self._seen:
             return False
+        if len(self._seen) >= self.max_entries:
+            # Created may lie anywhere in the window, so expiry is not quite insertion order.
+            self._seen = OrderedDict((k, exp) for k, exp in self._seen.items() if exp > now)
+            if len(self._seen) >= self.max_entries:
+                return None
         self._seen[key] = expires
         return True
 
@@ -192,9 +199,14 @@ class TokenVerifier:
             if not isinstance(outcome, Authenticated):
                 raise TokenError("invalid credentials")
             user = outcome.user
-        if token.nonce_text is not None and token.created is not None:
+        if token.nonce is not None and token.created is not None:
             expires = parse_created(token.created) + window
-            if not self.nonces.use((token.nonce_text, token.created), expires, now):
+            # Keyed on the decoded bytes: one nonce has several Base64 spellings (the unused
+            # bits of the last character), and the digest only sees the bytes.
+            fresh = self.nonces.use((token.nonce.hex(), token.created), expires, now)
+            if fresh is None:
+                raise TokenError("too many recent tokens to check for replay; try again later")
+            if not fresh:
                 raise self._failed(client, user_key, "the Nonce was already used")
         self._auth.throttle.record_success(client)
         self._auth.user_throttle.record_success(user_key)

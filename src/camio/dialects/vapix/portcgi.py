@@ -51,6 +51,8 @@ KEEPALIVE_S: float = 15.0
 _POLL_S = 0.5
 #: Open monitor streams per app, cancelled at shutdown.
 MONITORS: Final = web.AppKey("vapix_monitors", set[asyncio.Task[None]])
+#: Open monitor streams per device at most; more are refused with 503.
+MAX_STREAMS = 64
 
 Lookup = Callable[[str], AxisPort]
 
@@ -177,6 +179,8 @@ def _part(body: str) -> bytes:
 async def _monitor(request: web.Request, ports: list[AxisPort]) -> web.StreamResponse:
     """Stream every change of ``ports`` until the client goes away."""
     device = device_of(request)
+    if len(request.app.get(MONITORS, ())) >= MAX_STREAMS:
+        return error_text("too many monitor streams", status=503)
     numbers = {p.port_id: p.cgi_number for p in ports}
     queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=1024)
 
@@ -205,6 +209,8 @@ async def _monitor(request: web.Request, ports: list[AxisPort]) -> web.StreamRes
         keepalive_at = loop.time() + KEEPALIVE_S
         while True:
             transport = request.transport
+            if not device.config.dialects.vapix.enabled:
+                return response  # the dialect was turned off: it serves nothing any more
             if transport is None or transport.is_closing():
                 return response  # the client went away: stop listening at once
             try:

@@ -28,8 +28,8 @@ from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from camio.api.auth import require_role
-from camio.api.context import AUTHENTICATOR, DEVICE
+from camio.api.auth import REALM_AUTH_KEY, require_role
+from camio.api.context import DEVICE
 from camio.api.spec import spec
 from camio.core.events import Event, Topic
 from camio.dialects.vapix.common import DIALECT
@@ -165,9 +165,9 @@ def _authenticated(request: web.Request) -> bool:
     token = request.query.get("wssession")
     if token and redeem_token(state, device, token):
         return True
-    authenticator = request.app.get(AUTHENTICATOR)
-    if authenticator is None:
+    if REALM_AUTH_KEY not in request:
         raise web.HTTPUnauthorized(text="a wssession token is required")
+    authenticator = request[REALM_AUTH_KEY]  # realm AXIS_<serial>, with its Basic setting
     user = authenticator.check_request(request)  # raises 401 (with challenges) or 429
     return user.role.allows(Role.VIEWER)
 
@@ -248,12 +248,17 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, device: Device
         if event.topic == Topic.DEVICE_STOPPING:
             stopping.set()
             return False
+        if event.topic == Topic.CONFIG_CHANGED and not device.config.dialects.vapix.enabled:
+            stopping.set()  # the dialect was turned off: it serves nothing any more
+            return False
         return event.topic in MAPPED_TOPICS
 
     mapper = AxisEventMapper(device)
     sub = QueueSubscription(
         device.bus, accept=accept, replay_state=True, maxsize=QUEUE_SIZE, on_overflow=too_slow
     )
+    if not device.config.dialects.vapix.enabled:  # turned off before the subscription
+        stopping.set()
     reader = asyncio.get_running_loop().create_task(_read(ws, incoming))
     stop_wait = asyncio.get_running_loop().create_task(stopping.wait())
     try:
@@ -268,7 +273,8 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, device: Device
             if message_getter not in done:
                 message_getter.cancel()
             if stop_wait in done:
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"device stopping")
+                reason = b"device stopping" if device.config.dialects.vapix.enabled else b"off"
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=reason)
                 break
             if sub.overflowed:
                 await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"consumer too slow")
