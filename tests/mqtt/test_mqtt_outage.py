@@ -98,7 +98,7 @@ async def test_broker_restart_during_a_burst(broker: Broker, cleanup: list[objec
     for port in ("in1", "in2"):
         want = b"ON" if device.inputs[port].active else b"OFF"
         assert late.last(f"{BASE}/input/{port}") == want
-    assert late.last(f"{BASE}/availability") == b"online"
+    await wait_for(lambda: late.last(f"{BASE}/availability") == b"online", what="online")
     states = [e.data["state"] for e in device.events(EventQuery(topic="mqtt/connection"))]
     assert states[-3:] == ["disconnected", "connecting", "connected"]
 
