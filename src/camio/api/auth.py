@@ -74,6 +74,7 @@ __all__ = [
     "NonceCountTracker",
     "NonceManager",
     "NonceStatus",
+    "RealmCache",
     "RealmResolver",
     "Throttled",
     "Unauthorized",
@@ -1073,6 +1074,31 @@ REALM_AUTH_KEY: Final = web.RequestKey("realm_auth", Authenticator)
 
 #: Picks the authenticator of a dialect's routes for a request (see :func:`auth_middleware`).
 RealmResolver = Callable[[web.Request], "Authenticator"]
+
+
+class RealmCache:
+    """A dialect's authenticator for its current realm and Basic setting, made from ``base``
+    on demand and kept until either changes (a new serial or Basic setting is a new realm:
+    its old nonces become invalid). Camera clients treat 429 as fatal: throttled as 401."""
+
+    def __init__(self, base: Authenticator, *, digest_algorithms: tuple[str, ...] = ("MD5",)):
+        self._base = base
+        self._algorithms = digest_algorithms
+        self._current: tuple[tuple[str, bool], Authenticator] | None = None
+
+    def get(self, realm: str, *, allow_basic: bool) -> Authenticator:
+        key = (realm, allow_basic)
+        if self._current is None or self._current[0] != key:
+            auth = self._base.for_realm(
+                realm,
+                allow_basic=allow_basic,
+                digest_algorithms=self._algorithms,
+                throttled_as_401=True,
+            )
+            self._current = (key, auth)
+        return self._current[1]
+
+
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

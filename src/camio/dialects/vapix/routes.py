@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from aiohttp import web
 
-from camio.api.auth import Authenticator
+from camio.api.auth import Authenticator, RealmCache
 from camio.api.context import DEVICE
 from camio.dialects.vapix import (
     discovery,
@@ -60,8 +60,7 @@ class VapixRealm:
     """The auth middleware's resolver for VAPIX routes (see the module docstring)."""
 
     def __init__(self, base: Authenticator) -> None:
-        self._base = base
-        self._current: tuple[tuple[str, bool], Authenticator] | None = None
+        self._realms = RealmCache(base)
 
     def __call__(self, request: web.Request) -> Authenticator:
         device = request.app[DEVICE]
@@ -70,14 +69,8 @@ class VapixRealm:
             raise web.HTTPNotFound()
         if not config.legacy_files and request.path in legacy.LEGACY_PATHS:
             raise web.HTTPNotFound()
-        key = (axis_identity(device.config.device).realm, config.allow_basic)
-        if self._current is None or self._current[0] != key:
-            # A new serial or Basic setting: a new realm (old nonces become invalid).
-            auth = self._base.for_realm(
-                key[0], allow_basic=key[1], digest_algorithms=("MD5",), throttled_as_401=True
-            )
-            self._current = (key, auth)
-        return self._current[1]
+        realm = axis_identity(device.config.device).realm
+        return self._realms.get(realm, allow_basic=config.allow_basic)
 
 
 def setup(app: web.Application) -> None:
