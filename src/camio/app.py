@@ -228,7 +228,7 @@ class CamioApp:
         )
         device = Device(
             config,
-            driver=create_driver(config.hardware, lambda: device.bus),
+            driver=create_driver(config.hardware, lambda: device),
             clock=clock,
             persistence=self._persistence,
             save_config=lambda doc, expected: store.save(doc, expected),

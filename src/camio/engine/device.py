@@ -496,6 +496,11 @@ class Device:
         receives first: ``source()`` yields ``(topic, source, data)`` of its current state."""
         self._state_sources.append(source)
 
+    @property
+    def last_event_id(self) -> int:
+        """The id of the newest event published (services resume from it after an outage)."""
+        return self.bus.last_id
+
     def publish(
         self,
         topic: str,

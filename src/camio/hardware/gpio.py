@@ -625,7 +625,8 @@ class GpioDriver:
 def create_driver(
     hardware: HardwareConfig, events: Callable[[], EventPublisher | None] | None = None
 ) -> Driver:
-    """The driver the configuration asks for; ``events`` gives the bus for line events."""
+    """The driver the configuration asks for; ``events`` gives what publishes its line events
+    (the device: :meth:`~camio.engine.device.Device.publish`)."""
     if hardware.driver == "gpio":
         return GpioDriver(hardware.gpio, events=events)
     from camio.hardware.sim import SimDriver

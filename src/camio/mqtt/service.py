@@ -221,7 +221,7 @@ class MqttService:
         """Connect; ``fresh`` (MQTT just turned on): the event topic starts with what happens
         from now on, not with the history logged while MQTT was off."""
         if fresh:
-            self.acked_id = self._queued_id = self.device.bus.last_id
+            self.acked_id = self._queued_id = self.device.last_event_id
             self._inflight.clear()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -436,8 +436,8 @@ class MqttService:
     def _missed_events(self) -> tuple[list[Event], int | None]:
         limit = self._config.max_replay
         after = self.acked_id
-        if limit == 0 or after >= self.device.bus.last_id:
-            self.acked_id = self._queued_id = max(after, self.device.bus.last_id)
+        if limit == 0 or after >= self.device.last_event_id:
+            self.acked_id = self._queued_id = max(after, self.device.last_event_id)
             return [], None
         found = self.device.events(EventQuery(after=after, limit=limit + 1, newest_first=True))
         found.reverse()
@@ -840,7 +840,7 @@ class MqttService:
         }
 
     def _load_watermark(self) -> int:
-        current = self.device.bus.last_id
+        current = self.device.last_event_id
         path = self._state_file
         if path is None or not path.exists():
             return current
